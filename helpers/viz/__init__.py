@@ -1,0 +1,1 @@
+"""Figures of the book, one submodule per topic; every function returns its figure."""
