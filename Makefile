@@ -5,7 +5,6 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-export MPLBACKEND = Agg
 export PYTHONHASHSEED = 0
 
 .PHONY: book test install clean checkpoints

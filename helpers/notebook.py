@@ -32,11 +32,23 @@ def set_plotly_renderer() -> str:
     return pio.renderers.default
 
 
+def use_inline_matplotlib() -> None:
+    """Show matplotlib figures inline in a kernel, whatever MPLBACKEND says."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "kernel"):
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def setup(seed: int = 0) -> None:
     """Seed everything, configure plotting and print the execution-mode banner."""
     from helpers.train import print_mode_banner, seed_everything
 
     seed_everything(seed)
+    use_inline_matplotlib()
     set_plotly_renderer()
     print_mode_banner()
 
@@ -48,6 +60,8 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     missing; the value is then only shown if ``display``. Returns None so that a
     trailing ``glue(...)`` does not echo the value into the page.
     """
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # NumPy/PyTorch scalars -> plain Python numbers
     try:
         from myst_nb import glue as _glue
     except ImportError:
