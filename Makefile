@@ -26,5 +26,8 @@ test: $(STAMP)
 	$(PY) -m pytest tests -n 2 -q
 	BOOK_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 --dist loadfile book/
 
+checkpoints: $(STAMP)
+	$(PY) -m helpers.train --all
+
 clean:
 	rm -rf _build

@@ -328,8 +328,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Train and save the book's checkpoints.")
     parser.add_argument("names", nargs="*", help="checkpoint names to (re)train")
     parser.add_argument("--list", action="store_true", help="list known checkpoints")
+    parser.add_argument("--all", action="store_true", help="retrain every checkpoint")
     args = parser.parse_args(argv)
     _import_recipes()
+    if args.all:
+        args.names = sorted(RECIPES)
     if args.list or not args.names:
         for name, recipe in sorted(RECIPES.items()):
             print(f"{name:28s} {recipe.description}")
@@ -341,4 +344,8 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main so recipes register in the one RECIPES dict
+    # (under ``python -m`` this file is also loaded as ``__main__``).
+    from helpers.train import main as _main
+
+    _main()

@@ -133,3 +133,15 @@ def test_shipped_checkpoints_match_the_manifest():
         assert {"command", "data", "seed", "accuracy", "history"} <= set(entry)
         total += f.stat().st_size
     assert total <= 25 * 1024 * 1024
+
+
+def test_command_line_sees_every_recipe():
+    """``python -m helpers.train --list`` lists exactly the registered recipes."""
+    import subprocess
+    import sys
+
+    train._import_recipes()
+    out = subprocess.run([sys.executable, "-m", "helpers.train", "--list"],
+                         capture_output=True, text=True, check=True).stdout
+    listed = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert listed == {n for n in train.RECIPES if not n.endswith("_test_net")}
