@@ -43,11 +43,27 @@ def use_inline_matplotlib() -> None:
         shell.run_line_magic("matplotlib", "inline")
 
 
+def share_cores_in_fast_mode() -> None:
+    """In fast mode, use one PyTorch thread per kernel.
+
+    The test command runs two notebooks at once on two cores; more threads per
+    kernel only oversubscribe them, and small models train several times slower.
+    """
+    import torch
+
+    from helpers.train import pick
+
+    threads = torch.get_num_threads()
+    if threads > 1:
+        torch.set_num_threads(pick(threads, 1, "PyTorch threads per kernel"))
+
+
 def setup(seed: int = 0) -> None:
     """Seed everything, configure plotting and print the execution-mode banner."""
     from helpers.train import print_mode_banner, seed_everything
 
     seed_everything(seed)
+    share_cores_in_fast_mode()
     use_inline_matplotlib()
     set_plotly_renderer()
     print_mode_banner()
