@@ -1,0 +1,130 @@
+"""Structured compression of ReLU networks: one plan/surgery structure, many methods.
+
+Each method looks at one layer and returns a :class:`LayerPlan` (which neurons
+survive, their new incoming weights and the consumer's new weights);
+:func:`apply_plan` rebuilds a physically smaller model from it. :func:`compress`
+runs a method over several layers::
+
+    from helpers.compress import apply_plan, compress, tropnnc
+    small = compress(net, "tropnnc", keep=0.25)                  # data-free
+    small = compress(net, "thinet", keep=0.25, data=X_train)     # data-driven
+    small = compress(net, "tropnnc", keep=0.25, data=X_train, refit=True)
+    plan = tropnnc(net, "fc1", keep=0.25)     # one layer: inspect, then apply
+    small = apply_plan(net, plan)
+
+Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
+``neural_path_kmeans``, ``thinet`` (always data-driven), ``magnitude`` and
+``random`` (function ``random_pruning``). Every method accepts the data-driven
+option ``refit=True``, a least-squares refit of the consumer's weights and bias
+on sample activations, or ``refit="bias"``, which only moves the consumer's bias
+by the mean output error (the mean shift).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Optional
+
+from torch import nn
+
+from helpers.compress.bounds import (bound_terms, error_bound, input_radius,
+                                     output_gap, output_zonotopes)
+from helpers.compress.clustering import kmeans
+from helpers.compress.magnitude import l1_norms, magnitude, random_pruning
+from helpers.compress.refit import consumer_rows, input_batches, refit_plan
+from helpers.compress.surgery import (Chain, LayerPlan, NeuronView, apply_plan,
+                                      check_keep, forward_order, hidden_layers,
+                                      n_keep, neuron_view, plan_rows, select_outputs,
+                                      trace_chain)
+from helpers.compress.thinet import thinet
+from helpers.compress.tropnnc import GAUGES, tropnnc
+from helpers.compress.zonotope_kmeans import neural_path_kmeans, zonotope_kmeans
+
+#: Method name -> planning function ``fn(model, layer, keep, **options)``.
+METHODS: dict[str, Callable[..., LayerPlan]] = {
+    "tropnnc": tropnnc,
+    "zonotope_kmeans": zonotope_kmeans,
+    "neural_path_kmeans": neural_path_kmeans,
+    "thinet": thinet,
+    "magnitude": magnitude,
+    "random": random_pruning,
+}
+#: Methods that always need sample data (the others need it only with refit=True).
+DATA_DRIVEN = frozenset({"thinet"})
+
+
+def is_data_driven(method: str, **options: Any) -> bool:
+    """True when ``method`` with ``options`` reads sample data."""
+    return method in DATA_DRIVEN or bool(options.get("refit", False))
+
+
+def _check(model: nn.Module, method: str, keep: float, layers: Optional[list[str]],
+           data: Any, options: dict[str, Any]) -> list[str]:
+    """Validate every argument before any work; return the layers in forward order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    check_keep(keep)
+    if layers is None:
+        layers = hidden_layers(model)
+        if not layers:
+            raise ValueError("the model has no hidden Linear layer feeding another "
+                             "layer")
+    elif isinstance(layers, str):
+        layers = [layers]
+    layers = list(layers)
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layers lists a name twice: {layers}")
+    for name in layers:
+        trace_chain(model, name)
+    if is_data_driven(method, **options) and data is None:
+        raise ValueError(f"{method!r} with options {options} is data-driven: pass "
+                         "data= "
+                         "(sample inputs)")
+    return forward_order(model, layers)
+
+
+def compress_with_plans(model: nn.Module, method: str, keep: float,
+                        layers: Optional[list[str]] = None, data: Any = None,
+                        seed: int = 0, **options: Any
+                        ) -> tuple[nn.Module, list[LayerPlan]]:
+    """Like :func:`compress`, also returning the plan applied to each layer."""
+    names = _check(model, method, keep, layers, data, options)
+    fn = METHODS[method]
+    driven = is_data_driven(method, **options)
+    current = copy.deepcopy(model)
+    plans = []
+    for name in names:
+        extra = {"data": data, "reference": model} if driven else {}
+        plan = fn(current, name, keep, seed=seed, **extra, **options)
+        current = apply_plan(current, plan)
+        plans.append(plan)
+    return current, plans
+
+
+def compress(model: nn.Module, method: str, keep: float,
+             layers: Optional[list[str]] = None, data: Any = None, seed: int = 0,
+             **options: Any) -> nn.Module:
+    """Return a smaller copy of ``model`` with ``method`` applied layer by layer.
+
+    ``keep`` in (0, 1] is the fraction of neurons kept in each compressed layer
+    (at least one); ``layers`` names the layers whose outputs shrink (default:
+    every hidden Linear layer), compressed in forward order, each on the
+    already-compressed network; ``data`` (inputs) is required by data-driven
+    methods, whose targets are the original ``model``'s outputs, and ignored by
+    data-free ones. ``model`` itself is never modified.
+    """
+    return compress_with_plans(model, method, keep, layers, data, seed, **options)[0]
+
+
+__all__ = [
+    "Chain", "DATA_DRIVEN", "GAUGES", "LayerPlan", "METHODS", "NeuronView",
+    "apply_plan", "bound_terms", "check_keep", "compress", "compress_with_plans",
+    "consumer_rows", "error_bound", "forward_order", "hidden_layers", "input_batches",
+    "input_radius", "is_data_driven", "kmeans", "l1_norms", "magnitude",
+    "n_keep", "neural_path_kmeans", "neuron_view", "output_gap", "output_zonotopes",
+    "plan_rows",
+    "random_pruning", "refit_plan", "select_outputs", "thinet", "trace_chain",
+    "tropnnc", "zonotope_kmeans",
+]

@@ -1,0 +1,51 @@
+"""Baselines: keep the neurons with the largest L1 norm, or a random subset.
+
+Structured magnitude pruning (Li et al., ICLR 2017) ranks neurons (filters) by
+the L1 norm of their incoming weights and removes the smallest; random pruning
+keeps a seeded random subset. Neither touches the outgoing columns of the kept
+neurons unless ``refit=True``. (Unstructured pruning with
+``torch.nn.utils.prune`` only zeroes entries behind a mask: the model keeps its
+size and speed, which is why the book's methods rebuild smaller layers.)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from torch import nn
+
+from helpers.compress.refit import MAX_SAMPLES, maybe_refit
+from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
+
+
+def l1_norms(model: nn.Module, layer: str) -> np.ndarray:
+    """L1 norm of each neuron's incoming weights (bias excluded, BatchNorm folded)."""
+    return np.abs(neuron_view(model, layer).A[:, :-1]).sum(axis=1)
+
+
+def magnitude(model: nn.Module, layer: str, keep: float, *,
+              refit: bool | str = False, data: Any = None, seed: int = 0,
+              reference: Optional[nn.Module] = None,
+              max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+    """Plan keeping the ``keep`` fraction of neurons with the largest L1 norm."""
+    view = neuron_view(model, layer)
+    k = n_keep(view.n, keep)
+    norms = np.abs(view.A[:, :-1]).sum(axis=1)
+    kept = np.sort(np.argsort(-norms, kind="stable")[:k])
+    plan = selection_plan(view, kept, "magnitude", info={"requested": k})
+    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
+                       **refit_options)
+
+
+def random_pruning(model: nn.Module, layer: str, keep: float, *,
+                   refit: bool | str = False, data: Any = None, seed: int = 0,
+                   reference: Optional[nn.Module] = None,
+                   max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+    """Plan keeping a seeded random ``keep`` fraction of the neurons."""
+    view = neuron_view(model, layer)
+    k = n_keep(view.n, keep)
+    kept = np.sort(np.random.default_rng(seed).choice(view.n, size=k, replace=False))
+    plan = selection_plan(view, kept, "random", info={"requested": k})
+    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
+                       **refit_options)

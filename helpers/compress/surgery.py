@@ -1,0 +1,522 @@
+"""Structure shared by every compression method: neuron views, plans, surgery.
+
+A *neuron* is one output unit of a Linear layer or one output channel of a
+Conv2d layer. Neuron ``j`` is described by two vectors:
+
+* ``a_j``: its incoming weights and bias (a conv kernel flattened, then the bias);
+* ``c_j``: its outgoing column, the consumer's weights that read it (for a
+  Linear consumer one column; after ``Flatten`` its ``H*W`` columns; for a Conv2d
+  consumer the ``kh*kw`` taps of every output channel), flattened.
+
+A method turns the ``(a_j, c_j)`` of a layer into fewer neurons and returns a
+:class:`LayerPlan`; :func:`apply_plan` rebuilds a physically smaller copy of the
+model from it (never masks). BatchNorm directly after the layer is folded into
+the layer first. Between the layer and its consumer the network may apply
+exactly one ReLU plus shape- or channel-wise operations (dropout, identity,
+pooling, flatten), which all commute with a positive rescaling of a neuron.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import operator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import torch
+import torch.fx
+from torch import nn
+
+LAYER_TYPES = (nn.Linear, nn.Conv2d)
+_PASS_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
+                 nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
+                 nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
+                 nn.AdaptiveMaxPool2d, nn.Flatten)
+_PASS_FUNCTIONS = {torch.flatten, nn.functional.dropout, nn.functional.max_pool1d,
+                   nn.functional.max_pool2d, nn.functional.avg_pool1d,
+                   nn.functional.avg_pool2d, nn.functional.adaptive_avg_pool1d,
+                   nn.functional.adaptive_avg_pool2d, nn.functional.adaptive_max_pool2d}
+_PASS_METHODS = {"flatten", "view", "reshape", "contiguous"}
+_RELU_FUNCTIONS = {torch.relu, nn.functional.relu, torch.relu_}
+_IGNORED_METHODS = {"size", "dim"}
+_FLATTENS = {"flatten", "view", "reshape"}
+
+
+@dataclass(frozen=True)
+class Chain:
+    """How a layer's neurons reach the next weighted layer (its *consumer*).
+
+    ``group`` is the number of consumer input columns that read one neuron
+    (1 for Linear -> Linear, ``H*W`` for Conv2d -> Flatten -> Linear, ``kh*kw``
+    for Conv2d -> Conv2d); ``batchnorm`` names a BatchNorm folded into the layer.
+    """
+
+    layer: str
+    consumer: str
+    batchnorm: Optional[str]
+    operations: tuple[str, ...]
+    group: int
+
+
+@dataclass
+class NeuronView:
+    """The neurons of one layer as float64 arrays (rows are neurons).
+
+    ``A`` is ``(n, p + 1)``: incoming weights then bias (BatchNorm folded);
+    ``C`` is ``(n, m * group)``: outgoing columns; ``c0`` the consumer bias ``(m,)``.
+    """
+
+    chain: Chain
+    A: np.ndarray
+    C: np.ndarray
+    c0: np.ndarray
+    weight_shape: tuple[int, ...]
+    consumer_shape: tuple[int, ...]
+    layer_has_bias: bool
+    consumer_has_bias: bool
+
+    @property
+    def n(self) -> int:
+        """Number of neurons in the layer."""
+        return self.A.shape[0]
+
+    @property
+    def outputs(self) -> int:
+        """Number of consumer outputs (rows of its weight)."""
+        return self.c0.shape[0]
+
+
+@dataclass
+class LayerPlan:
+    """New weights for one layer and its consumer: what a method decided.
+
+    ``assignment[j]`` is the new neuron that represents old neuron ``j`` (``-1``:
+    removed); ``scales[j] > 0`` is the gauge in which the method compared neuron
+    ``j`` with its representative (``c relu(a.x) = (c / s) relu(s a.x)``), used
+    by the error bound. ``data_driven`` says whether sample data was used.
+    """
+
+    layer: str
+    consumer: str
+    batchnorm: Optional[str]
+    weight: torch.Tensor
+    bias: Optional[torch.Tensor]
+    consumer_weight: torch.Tensor
+    consumer_bias: Optional[torch.Tensor]
+    assignment: np.ndarray
+    scales: np.ndarray
+    method: str
+    data_driven: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_before(self) -> int:
+        """Neurons in the layer before compression."""
+        return int(len(self.assignment))
+
+    @property
+    def n_after(self) -> int:
+        """Neurons in the layer after compression."""
+        return int(self.weight.shape[0])
+
+    def clusters(self) -> list[np.ndarray]:
+        """Old neuron indices represented by each new neuron."""
+        return [np.flatnonzero(self.assignment == k) for k in range(self.n_after)]
+
+    def __repr__(self) -> str:
+        """Short summary (the tensors are large)."""
+        tag = ", data-driven" if self.data_driven else ""
+        return (f"LayerPlan({self.method}{tag}: {self.layer} {self.n_before} -> "
+                f"{self.n_after} neurons, consumer {self.consumer})")
+
+
+def n_keep(n: int, keep: float) -> int:
+    """Neurons kept out of ``n`` for the fraction ``keep`` (rounded, at least one)."""
+    check_keep(keep)
+    return max(1, min(n, int(math.floor(keep * n + 0.5))))
+
+
+def check_keep(keep: Any) -> float:
+    """Validate the kept fraction: a number in (0, 1]."""
+    if isinstance(keep, bool) or not isinstance(keep, (int, float)):
+        raise TypeError(f"keep must be a number in (0, 1], got {type(keep).__name__}")
+    if not 0.0 < float(keep) <= 1.0 or math.isnan(keep):
+        raise ValueError(f"keep must be a fraction in (0, 1], got {keep}")
+    return float(keep)
+
+
+# --------------------------------------------------------------------------- #
+# Tracing: which operations lie between a layer and its consumer
+# --------------------------------------------------------------------------- #
+
+
+def _trace(model: nn.Module) -> torch.fx.Graph:
+    """Symbolically trace ``model`` (its forward must not branch on data)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    try:
+        return torch.fx.symbolic_trace(model).graph
+    except Exception as err:  # fx raises many types for untraceable code
+        raise TypeError(
+            f"cannot trace {type(model).__name__} with torch.fx ({err}); compression "
+            "needs a forward pass without data-dependent control flow") from err
+
+
+def _kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
+    """Classify a graph node: layer, batchnorm, relu, pass, ignored or other."""
+    if node.op == "call_module":
+        mod = modules[node.target]
+        if isinstance(mod, LAYER_TYPES):
+            return "layer"
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            return "batchnorm"
+        if isinstance(mod, nn.ReLU):
+            return "relu"
+        if isinstance(mod, _PASS_MODULES):
+            return "pass"
+        return "other"
+    if node.op == "call_function":
+        if node.target in _RELU_FUNCTIONS:
+            return "relu"
+        if node.target in _PASS_FUNCTIONS:
+            return "pass"
+        if node.target is getattr or node.target is operator.getitem:
+            return "ignored" if node.target is getattr else "other"
+        return "other"
+    if node.op == "call_method":
+        if node.target in ("relu", "relu_"):
+            return "relu"
+        if node.target in _PASS_METHODS:
+            return "pass"
+        if node.target in _IGNORED_METHODS:
+            return "ignored"
+        return "other"
+    if node.op == "output":
+        return "output"
+    return "other"
+
+
+def _describe(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
+    """Human-readable name of a graph node for error messages."""
+    if node.op == "call_module":
+        return f"{node.target} ({type(modules[node.target]).__name__})"
+    if node.op == "call_function":
+        return getattr(node.target, "__name__", str(node.target))
+    if node.op == "call_method":
+        return f".{node.target}()"
+    return node.op
+
+
+def _walk(graph: torch.fx.Graph, modules: dict[str, nn.Module], layer: str
+          ) -> tuple[Optional[torch.fx.Node], list[torch.fx.Node], str]:
+    """Follow the output of ``layer``; return (consumer node, nodes between, why)."""
+    nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer]
+    if not nodes:
+        return None, [], f"layer {layer!r} is never called in forward()"
+    if len(nodes) > 1:
+        return None, [], f"layer {layer!r} is called {len(nodes)} times in forward()"
+    current, between = nodes[0], []
+    while True:
+        users = [u for u in current.users if _kind(u, modules) != "ignored"]
+        if len(users) != 1:
+            names = ", ".join(_describe(u, modules) for u in users) or "nothing"
+            return None, between, (f"the output of {layer!r} flows into {len(users)} "
+                                   f"operations ({names}); only a single chain to the "
+                                   "next layer is supported")
+        user = users[0]
+        kind = _kind(user, modules)
+        if kind == "layer":
+            return user, between, ""
+        if kind == "output":
+            return None, between, (f"{layer!r} is the output layer (no Linear/Conv2d "
+                                   "layer follows it); only hidden layers can be "
+                                   "compressed")
+        between.append(user)
+        current = user
+
+
+def _is_flatten(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
+    """True for flatten-like nodes (nn.Flatten, torch.flatten, .view, .reshape)."""
+    if node.op == "call_module":
+        return isinstance(modules[node.target], nn.Flatten)
+    if node.op == "call_function":
+        return node.target is torch.flatten
+    return node.op == "call_method" and node.target in _FLATTENS
+
+
+def trace_chain(model: nn.Module, layer: str) -> Chain:
+    """Check that ``layer`` can be compressed and describe its path to the consumer."""
+    if not isinstance(layer, str):
+        raise TypeError(f"layer names must be strings, got {type(layer).__name__}")
+    modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
+    if layer not in modules:
+        known = [n for n, m in modules.items() if isinstance(m, LAYER_TYPES)]
+        raise ValueError(f"model has no module named {layer!r}; its Linear/Conv2d "
+                         f"layers are {known}")
+    mod = modules[layer]
+    if not isinstance(mod, LAYER_TYPES):
+        raise TypeError(f"{layer!r} is a {type(mod).__name__}; only Linear and Conv2d "
+                        "layers can be compressed")
+    if isinstance(mod, nn.Conv2d) and mod.groups != 1:
+        raise ValueError(f"{layer!r} is a grouped convolution (groups={mod.groups}), "
+                         "which is not supported")
+    graph = _trace(model)
+    consumer_node, between, why = _walk(graph, modules, layer)
+    if consumer_node is None:
+        raise ValueError(f"cannot compress {layer!r}: {why}")
+    kinds = [_kind(n, modules) for n in between]
+    described = tuple(_describe(n, modules) for n in between)
+    bad = [d for d, k in zip(described, kinds) if k == "other"]
+    if bad:
+        raise ValueError(f"cannot compress {layer!r}: unsupported operation(s) {bad} "
+                         "between it and the next layer; the methods assume a ReLU "
+                         "activation (plus dropout, pooling or flatten)")
+    if kinds.count("relu") != 1:
+        raise ValueError(f"cannot compress {layer!r}: expected exactly one ReLU before "
+                         f"the next layer, found {kinds.count('relu')} in {described}")
+    batchnorm = None
+    if "batchnorm" in kinds:
+        if kinds.index("batchnorm") != 0 or kinds.count("batchnorm") > 1:
+            raise ValueError(f"cannot compress {layer!r}: BatchNorm is supported only "
+                             "directly after the layer (it is folded into it)")
+        batchnorm = between[0].target
+        if modules[batchnorm].running_mean is None:
+            raise ValueError(f"cannot fold {batchnorm!r}: it tracks no running stats")
+    consumer_name = consumer_node.target
+    consumer = modules[consumer_name]
+    n = mod.out_features if isinstance(mod, nn.Linear) else mod.out_channels
+    flattened = any(_is_flatten(node, modules) for node in between)
+    if isinstance(consumer, nn.Linear):
+        if isinstance(mod, nn.Conv2d) and not flattened:
+            raise ValueError(f"cannot compress {layer!r}: a Conv2d feeding a Linear "
+                             "layer needs a flatten in between")
+        if consumer.in_features % n:
+            raise ValueError(f"{consumer_name!r} reads {consumer.in_features} "
+                             "features, "
+                             f"not a multiple of the {n} neurons of {layer!r}")
+        group = consumer.in_features // n
+        if isinstance(mod, nn.Linear) and group != 1:
+            raise ValueError(f"{consumer_name!r} reads {consumer.in_features} features "
+                             f"but {layer!r} has {n} outputs")
+    else:
+        if isinstance(mod, nn.Linear):
+            raise ValueError(f"cannot compress {layer!r}: a Linear layer feeding a "
+                             "Conv2d is not supported")
+        if consumer.groups != 1 or consumer.in_channels != n:
+            raise ValueError(f"{consumer_name!r} must be an ungrouped Conv2d reading "
+                             "the "
+                             f"{n} channels of {layer!r}")
+        group = consumer.kernel_size[0] * consumer.kernel_size[1]
+    return Chain(layer, consumer_name, batchnorm, described, group)
+
+
+def hidden_layers(model: nn.Module, types: tuple[type, ...] = (nn.Linear,)
+                  ) -> list[str]:
+    """Names of the layers of ``types`` whose outputs feed another layer, in order."""
+    graph = _trace(model)
+    modules = dict(model.named_modules())
+    names = []
+    for node in graph.nodes:
+        if node.op == "call_module" and isinstance(modules[node.target], types):
+            consumer, _, _ = _walk(graph, modules, node.target)
+            if consumer is not None and node.target not in names:
+                names.append(node.target)
+    return names
+
+
+def forward_order(model: nn.Module, names: list[str]) -> list[str]:
+    """Sort layer names by the order in which forward() calls them."""
+    graph = _trace(model)
+    order = [n.target for n in graph.nodes if n.op == "call_module"]
+    return sorted(names, key=order.index)
+
+
+# --------------------------------------------------------------------------- #
+# Neuron views and plans
+# --------------------------------------------------------------------------- #
+
+
+def _as_numpy(t: torch.Tensor) -> np.ndarray:
+    """A float64 NumPy copy of a tensor."""
+    return t.detach().cpu().to(torch.float64).numpy().copy()
+
+
+def neuron_view(model: nn.Module, layer: str) -> NeuronView:
+    """The ``(a_j, c_j)`` of every neuron of ``layer`` and its consumer's bias."""
+    chain = trace_chain(model, layer)
+    modules = dict(model.named_modules())
+    mod, consumer = modules[layer], modules[chain.consumer]
+    n = mod.weight.shape[0]
+    w = _as_numpy(mod.weight).reshape(n, -1)
+    b = _as_numpy(mod.bias) if mod.bias is not None else np.zeros(n)
+    if chain.batchnorm is not None:
+        bn = modules[chain.batchnorm]
+        gamma = _as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
+        beta = _as_numpy(bn.bias) if bn.bias is not None else np.zeros(n)
+        scale = gamma / np.sqrt(_as_numpy(bn.running_var) + bn.eps)
+        w = w * scale[:, None]
+        b = (b - _as_numpy(bn.running_mean)) * scale + beta
+    wc = _as_numpy(consumer.weight)
+    m = wc.shape[0]
+    c = wc.reshape(m, n, chain.group).transpose(1, 0, 2).reshape(n, m * chain.group)
+    c0 = _as_numpy(consumer.bias) if consumer.bias is not None else np.zeros(m)
+    return NeuronView(chain, np.hstack([w, b[:, None]]), c, c0,
+                      tuple(mod.weight.shape), tuple(consumer.weight.shape),
+                      mod.bias is not None or chain.batchnorm is not None,
+                      consumer.bias is not None)
+
+
+def make_plan(view: NeuronView, A: np.ndarray, C: np.ndarray, assignment: np.ndarray,
+              method: str, *, scales: Optional[np.ndarray] = None,
+              c0: Optional[np.ndarray] = None, data_driven: bool = False,
+              info: Optional[dict[str, Any]] = None) -> LayerPlan:
+    """Build a :class:`LayerPlan` from new neuron rows ``A`` (k, p+1) and ``C``."""
+    A, C = np.asarray(A, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    k = A.shape[0]
+    if k < 1 or A.shape[1] != view.A.shape[1] or C.shape != (k, view.C.shape[1]):
+        raise ValueError(f"plan shapes A {A.shape}, C {C.shape} do not fit a layer "
+                         "with "
+                         f"rows of {view.A.shape[1]} and {view.C.shape[1]} values")
+    assignment = np.asarray(assignment, dtype=np.int64)
+    if assignment.shape != (view.n,) or assignment.max(initial=-1) >= k:
+        raise ValueError("assignment must map each old neuron to a new one or -1")
+    scales = np.ones(view.n) if scales is None else np.asarray(scales, dtype=np.float64)
+    c0 = view.c0 if c0 is None else np.asarray(c0, dtype=np.float64)
+    m, g = view.outputs, view.chain.group
+    weight = torch.from_numpy(A[:, :-1].reshape(k, *view.weight_shape[1:]).copy())
+    has_bias = view.layer_has_bias or bool(np.any(A[:, -1] != 0))
+    bias = torch.from_numpy(A[:, -1].copy()) if has_bias else None
+    cw = C.reshape(k, m, g).transpose(1, 0, 2).reshape(m, k * g)
+    cw = torch.from_numpy(cw.reshape(m, k, *view.consumer_shape[2:]).copy()
+                          if len(view.consumer_shape) == 4 else cw.copy())
+    has_cbias = view.consumer_has_bias or bool(np.any(c0 != 0))
+    cb = torch.from_numpy(np.array(c0, dtype=np.float64)) if has_cbias else None
+    return LayerPlan(view.chain.layer, view.chain.consumer, view.chain.batchnorm,
+                     weight, bias, cw, cb, assignment, scales, method, data_driven,
+                     dict(info or {}))
+
+
+def selection_plan(view: NeuronView, kept: np.ndarray, method: str,
+                   column_scale: Optional[np.ndarray] = None,
+                   info: Optional[dict[str, Any]] = None,
+                   data_driven: bool = False) -> LayerPlan:
+    """Plan that keeps the neurons ``kept`` (optionally rescaling their columns)."""
+    kept = np.asarray(kept, dtype=np.int64)
+    assignment = np.full(view.n, -1, dtype=np.int64)
+    assignment[kept] = np.arange(len(kept))
+    C = view.C[kept]
+    if column_scale is not None:
+        C = C * np.asarray(column_scale, dtype=np.float64)[:, None]
+    return make_plan(view, view.A[kept], C, assignment, method, info=info,
+                     data_driven=data_driven)
+
+
+def plan_rows(plan: LayerPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plan's new neurons as rows ``(A, C, c0)``, like :func:`neuron_view`."""
+    k = plan.n_after
+    a = _as_numpy(plan.weight).reshape(k, -1)
+    b = _as_numpy(plan.bias) if plan.bias is not None else np.zeros(k)
+    cw = _as_numpy(plan.consumer_weight)
+    m = cw.shape[0]
+    c = cw.reshape(m, k, -1).transpose(1, 0, 2).reshape(k, -1)
+    cb = plan.consumer_bias
+    c0 = _as_numpy(cb) if cb is not None else np.zeros(m)
+    return np.hstack([a, b[:, None]]), c, c0
+
+
+def with_consumer(plan: LayerPlan, weight: torch.Tensor, bias: torch.Tensor,
+                  **info: Any) -> LayerPlan:
+    """A copy of ``plan`` whose consumer weight and bias are replaced."""
+    if weight.shape != plan.consumer_weight.shape:
+        raise ValueError(f"consumer weight must keep shape "
+                         f"{tuple(plan.consumer_weight.shape)}, got "
+                         f"{tuple(weight.shape)}")
+    return replace(plan, consumer_weight=weight, consumer_bias=bias,
+                   info={**plan.info, **info})
+
+
+# --------------------------------------------------------------------------- #
+# Surgery
+# --------------------------------------------------------------------------- #
+
+
+def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Replace the submodule at dotted path ``name``."""
+    parent_name, _, attr = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, attr, new)
+
+
+def _rebuilt(old: nn.Module, weight: torch.Tensor, bias: Optional[torch.Tensor]
+             ) -> nn.Module:
+    """A new Linear/Conv2d like ``old`` with the given weight (and bias)."""
+    ref = old.weight
+    kw = {"device": ref.device, "dtype": ref.dtype}
+    if isinstance(old, nn.Linear):
+        new = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, **kw)
+    else:
+        new = nn.Conv2d(weight.shape[1], weight.shape[0], old.kernel_size, old.stride,
+                        old.padding, old.dilation, 1, bias is not None,
+                        old.padding_mode, **kw)
+    with torch.no_grad():
+        new.weight.copy_(weight.to(**kw))
+        if bias is not None:
+            new.bias.copy_(bias.to(**kw))
+    new.requires_grad_(ref.requires_grad)
+    new.train(old.training)
+    return new
+
+
+def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
+    """Return a smaller copy of ``model`` with ``plan`` applied (model unchanged)."""
+    if not isinstance(plan, LayerPlan):
+        raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
+    chain = trace_chain(model, plan.layer)
+    if chain.consumer != plan.consumer or chain.batchnorm != plan.batchnorm:
+        raise ValueError(f"{plan!r} was made for another model structure")
+    modules = dict(model.named_modules())
+    layer, consumer = modules[plan.layer], modules[plan.consumer]
+    k = plan.n_after
+    expected = (consumer.weight.shape[0], k * chain.group)
+    got = plan.consumer_weight.reshape(plan.consumer_weight.shape[0], -1).shape
+    if plan.weight.shape[1:] != layer.weight.shape[1:] or tuple(got) != expected:
+        raise ValueError(f"{plan!r} does not match the shapes of {plan.layer!r} and "
+                         f"{plan.consumer!r}")
+    new = copy.deepcopy(model)
+    _set_module(new, plan.layer, _rebuilt(layer, plan.weight, plan.bias))
+    _set_module(new, plan.consumer, _rebuilt(consumer, plan.consumer_weight,
+                                             plan.consumer_bias))
+    if plan.batchnorm is not None:
+        _set_module(new, plan.batchnorm, nn.Identity())
+    return new
+
+
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put models in eval mode for a block, then restore every module's flag."""
+    flags = [[(m, m.training) for m in model.modules()] for model in models]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for pairs in flags:
+            for module, training in pairs:
+                module.training = training
+
+
+def select_outputs(model: nn.Module, layer: str, indices: list[int]) -> nn.Module:
+    """Copy of ``model`` whose Linear ``layer`` computes only the rows ``indices``."""
+    mod = dict(model.named_modules()).get(layer)
+    if not isinstance(mod, nn.Linear):
+        raise ValueError(f"{layer!r} is not a Linear layer of the model")
+    idx = torch.as_tensor(indices, dtype=torch.long)
+    if idx.numel() == 0 or idx.min() < 0 or idx.max() >= mod.out_features:
+        raise ValueError(f"indices must lie in [0, {mod.out_features}), got {indices}")
+    new = copy.deepcopy(model)
+    bias = mod.bias.detach()[idx] if mod.bias is not None else None
+    _set_module(new, layer, _rebuilt(mod, mod.weight.detach()[idx], bias))
+    return new

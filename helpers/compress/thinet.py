@@ -1,0 +1,77 @@
+"""ThiNet (Luo, Wu, Lin, ICCV 2017), data-driven, as published.
+
+To prune the neurons (channels) of a layer, ThiNet looks at the *next* layer:
+for sampled (input, output unit[, location]) triples, the consumer's
+pre-activation minus its bias is a sum over neurons ``y = sum_j x_j`` of their
+contributions ``x_j``. Greedy selection builds the removed set ``T`` one neuron
+at a time, each time adding the neuron that keeps ``|sum_{j in T} x_j|^2``
+smallest, until only the kept fraction remains. Then the kept neurons'
+contributions are rescaled by least squares, ``w = argmin |y - X_kept w|^2``,
+and each kept column of the consumer is multiplied by its ``w_j``. The greedy
+step alone ignores what the removed neurons contributed; the scaling is part
+of the method. ``refit=True`` instead refits the consumer's full weights and
+bias (the same refit every method offers), for a like-for-like comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from torch import nn
+
+from helpers.compress.refit import MAX_SAMPLES, consumer_rows, maybe_refit
+from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
+
+
+def contributions(Z: np.ndarray, Wc: np.ndarray, group: int, pairs: int,
+                  seed: int = 0) -> np.ndarray:
+    """Contributions ``X`` (pairs, n): neuron terms of sampled consumer outputs."""
+    m = Wc.shape[0]
+    n = Wc.shape[1] // group
+    rng = np.random.default_rng(seed)
+    total = len(Z) * m
+    chosen = rng.choice(total, size=min(pairs, total), replace=False)
+    rows, outs = chosen // m, chosen % m
+    prod = Z[rows] * Wc[outs]
+    return prod.reshape(len(chosen), n, group).sum(axis=2)
+
+
+def greedy_removal(X: np.ndarray, n_remove: int) -> np.ndarray:
+    """ThiNet's greedy step: indices whose summed contribution stays smallest."""
+    gram = X.T @ X
+    removed: list[int] = []
+    cross = np.zeros(len(gram))  # sum_{t in T} <x_t, x_j>
+    free = np.ones(len(gram), dtype=bool)
+    for _ in range(n_remove):
+        score = 2.0 * cross + np.diag(gram)
+        score[~free] = np.inf
+        j = int(np.argmin(score))
+        removed.append(j)
+        free[j] = False
+        cross += gram[j]
+    return np.array(removed, dtype=np.int64)
+
+
+def thinet(model: nn.Module, layer: str, keep: float, *, data: Any = None,
+           seed: int = 0, pairs: int = 20000, locations: int = 10,
+           refit: bool | str = False, reference: Optional[nn.Module] = None,
+           max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+    """Plan ThiNet pruning of ``layer`` from sample inputs ``data``."""
+    view = neuron_view(model, layer)
+    k = n_keep(view.n, keep)
+    Z, _ = consumer_rows(model, view.chain.consumer, data, None, max_samples,
+                         locations, seed)
+    consumer = model.get_submodule(view.chain.consumer)
+    Wc = consumer.weight.detach().double().reshape(consumer.weight.shape[0], -1).numpy()
+    X = contributions(Z, Wc, view.chain.group, pairs, seed)
+    removed = greedy_removal(X, view.n - k)
+    kept = np.setdiff1d(np.arange(view.n), removed)
+    y = X.sum(axis=1)
+    w, *_ = np.linalg.lstsq(X[:, kept], y, rcond=None)
+    info = {"requested": k, "pairs": len(X), "scaling": w.copy()}
+    plan = selection_plan(view, kept, "thinet", column_scale=w, info=info,
+                          data_driven=True)
+    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
+                       **refit_options)
+

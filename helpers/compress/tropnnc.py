@@ -1,0 +1,90 @@
+"""TropNNC (Fotopoulos, Maragos, Misiakos 2024): data-free merging of neurons.
+
+Neuron ``j`` contributes ``c_j relu(a_j . x^)`` to the consumer. TropNNC groups
+the ``a_j`` by weighted k-means with weights ``|c_j|`` and replaces each group
+by one neuron: its ``a`` is the weighted mean of the group, its outgoing column
+the sum of the group's ``c_j``. The error on ``|x| <= r`` is then at most
+``sqrt(1 + r^2) sum_j |c_j| |a_j - a~_k(j)|`` (section 7.2 of the design), the
+weighted, non-squared k-means cost.
+
+Because ``c relu(s z) / s = c relu(z)`` for ``s > 0``, every neuron can be
+rescaled before clustering (the *gauge*):
+
+* ``"raw"``: the weights as trained;
+* ``"unit"``: ``a_j / |a_j|`` with ``|a_j|`` moved into ``c_j``;
+* ``"generator"``: zonotope generators ``|c_j| a_j`` with unit outgoing columns.
+
+The default is ``"unit"``, for two reasons. It is the only gauge in which the
+merge does not depend on how training happened to split a neuron's scale
+between ``a_j`` and ``c_j``: positively rescaled copies of a neuron merge
+exactly (tested), which they do not in the other gauges. And it measured best:
+in ``benchmarks/compress_lenet.py`` (LeNet-5 and LeNet-300-100 on MNIST and
+Fashion-MNIST, fc1, fc2 and both, keep 50/25/10/5 %, mean of 3 seeds) it beat
+``"raw"`` in 33 and ``"generator"`` in 42 of the 48 settings, by 1.7 and 4.7
+accuracy points on average.
+
+Neurons with ``a_j = 0`` or ``c_j = 0`` contribute nothing and are dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from torch import nn
+
+from helpers.compress.clustering import cluster_sums, kmeans, weighted_means
+from helpers.compress.refit import MAX_SAMPLES, maybe_refit
+from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
+
+GAUGES = ("unit", "raw", "generator")
+
+
+def gauge_scales(A: np.ndarray, C: np.ndarray, gauge: str) -> np.ndarray:
+    """Per-neuron positive scales ``s_j`` that put ``(s a_j, c_j / s)`` in ``gauge``."""
+    if gauge not in GAUGES:
+        raise ValueError(f"unknown gauge {gauge!r}; choose one of {GAUGES}")
+    a_norm, c_norm = np.linalg.norm(A, axis=1), np.linalg.norm(C, axis=1)
+    if gauge == "raw":
+        return np.ones(len(A))
+    base = a_norm if gauge == "unit" else 1.0 / np.where(c_norm > 0, c_norm, 1.0)
+    return 1.0 / np.where(base > 0, base, 1.0)
+
+
+def merge_weighted(A: np.ndarray, C: np.ndarray, k: int, gauge: str = "unit",
+                   seed: int = 0, n_init: int = 10
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """TropNNC on raw rows: new ``A``, new ``C``, assignment and gauge scales."""
+    scales = gauge_scales(A, C, gauge)
+    As, Cs = A * scales[:, None], C / scales[:, None]
+    weights = np.linalg.norm(Cs, axis=1)
+    active = (np.linalg.norm(A, axis=1) > 0) & (weights > 0)
+    assignment = np.full(len(A), -1, dtype=np.int64)
+    if not active.any():  # every neuron is inert: keep one zero neuron
+        return np.zeros((1, A.shape[1])), np.zeros((1, C.shape[1])), assignment, scales
+    idx = np.flatnonzero(active)
+    labels = kmeans(As[idx], min(k, len(idx)), weights[idx], seed=seed, n_init=n_init)
+    assignment[idx] = labels
+    new_a = weighted_means(As[idx], labels, weights[idx])
+    new_c = cluster_sums(Cs[idx], labels)
+    return new_a, new_c, assignment, scales
+
+
+def tropnnc(model: nn.Module, layer: str, keep: float, *, gauge: str = "unit",
+            n_init: int = 10, refit: bool | str = False, data: Any = None,
+            seed: int = 0,
+            reference: Optional[nn.Module] = None, max_samples: int = MAX_SAMPLES,
+            **refit_options: Any) -> LayerPlan:
+    """Plan merging ``layer``'s neurons down to ``keep`` of them with TropNNC.
+
+    Data-free unless ``refit=True``, which refits the consumer by least squares
+    on ``data`` (see :func:`helpers.compress.refit.refit_plan`).
+    """
+    view = neuron_view(model, layer)
+    k = n_keep(view.n, keep)
+    new_a, new_c, assignment, scales = merge_weighted(view.A, view.C, k, gauge, seed,
+                                                      n_init)
+    plan = make_plan(view, new_a, new_c, assignment, "tropnnc", scales=scales,
+                     info={"gauge": gauge, "requested": k})
+    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
+                       **refit_options)

@@ -1,0 +1,93 @@
+"""Zonotope K-means and Neural Path K-means (Misiakos et al., ICLR 2022).
+
+*Zonotope K-means* (one output): ``v(x) = sum_j c_j relu(a_j . x^) + c0`` is the
+difference of the support functions of two zonotopes with generators
+``|c_j| a_j`` (``c_j > 0`` in P, ``c_j < 0`` in Q). K-means runs on the positive
+and on the negative generators separately; each cluster becomes one neuron
+with the cluster's mean generator and output weight ``+-(cluster size)``, which
+is the cluster's generator sum with output weight ``+-1`` (ReLU is positively
+homogeneous). It applies to a layer whose consumer has a single output.
+
+*Neural Path K-means* (several outputs): K-means on the concatenated
+``(a_j, c_j)``; each cluster becomes a neuron with the mean ``a`` of its
+members and the sum of their ``c`` as outgoing column.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+from torch import nn
+
+from helpers.compress.clustering import cluster_sums, kmeans, weighted_means
+from helpers.compress.refit import MAX_SAMPLES, maybe_refit
+from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
+
+
+def _split_budget(k: int, n_pos: int, n_neg: int, mass_pos: float,
+                  mass_neg: float) -> tuple[int, int]:
+    """Clusters for positive and negative generators, proportional to their count."""
+    if n_pos == 0 or n_neg == 0:
+        return (min(k, n_pos), 0) if n_pos else (0, min(k, n_neg))
+    if k == 1:
+        return (1, 0) if mass_pos >= mass_neg else (0, 1)
+    k_pos = int(np.clip(round(k * n_pos / (n_pos + n_neg)), 1, n_pos))
+    k_neg = int(np.clip(k - k_pos, 1, n_neg))
+    return min(k_pos, k - k_neg), k_neg
+
+
+def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 10,
+                    refit: bool | str = False, data: Any = None, seed: int = 0,
+                    reference: Optional[nn.Module] = None,
+                    max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+    """Plan Zonotope K-means on ``layer``, whose consumer must have one output."""
+    view = neuron_view(model, layer)
+    if view.C.shape[1] != 1:
+        raise ValueError(
+            "zonotope_kmeans needs a single-output consumer, but "
+            f"{view.chain.consumer!r} "
+            f"has {view.C.shape[1]} weights per neuron; use neural_path_kmeans or "
+            "tropnnc for several outputs, or helpers.compress.select_outputs to study "
+            "one output")
+    k = n_keep(view.n, keep)
+    c = view.C[:, 0]
+    gens = np.abs(c)[:, None] * view.A  # zonotope generators |c_j| a_j
+    alive = np.linalg.norm(gens, axis=1) > 0
+    pos, neg = np.flatnonzero(alive & (c > 0)), np.flatnonzero(alive & (c < 0))
+    mass = np.linalg.norm(gens, axis=1)
+    k_pos, k_neg = _split_budget(k, len(pos), len(neg), mass[pos].sum(),
+                                 mass[neg].sum())
+    assignment = np.full(view.n, -1, dtype=np.int64)
+    rows_a, rows_c, offset = [], [], 0
+    for idx, budget, sign in ((pos, k_pos, 1.0), (neg, k_neg, -1.0)):
+        if budget == 0:
+            continue
+        labels = kmeans(gens[idx], budget, seed=seed, n_init=n_init)
+        assignment[idx] = labels + offset
+        rows_a.append(weighted_means(gens[idx], labels))
+        rows_c.append(sign * np.bincount(labels).astype(np.float64)[:, None])
+        offset += labels.max() + 1
+    if not rows_a:  # no generator at all: the layer is constant zero
+        rows_a, rows_c = [np.zeros((1, view.A.shape[1]))], [np.zeros((1, 1))]
+    scales = np.where(np.abs(c) > 0, np.abs(c), 1.0)
+    plan = make_plan(view, np.vstack(rows_a), np.vstack(rows_c), assignment,
+                     "zonotope_kmeans", scales=scales,
+                     info={"requested": k, "positive": k_pos, "negative": k_neg})
+    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
+                       **refit_options)
+
+
+def neural_path_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 10,
+                       refit: bool | str = False, data: Any = None, seed: int = 0,
+                       reference: Optional[nn.Module] = None,
+                       max_samples: int = MAX_SAMPLES, **refit_options: Any
+                       ) -> LayerPlan:
+    """Plan Neural Path K-means: k-means on ``(a_j, c_j)``, columns summed."""
+    view = neuron_view(model, layer)
+    k = n_keep(view.n, keep)
+    labels = kmeans(np.hstack([view.A, view.C]), k, seed=seed, n_init=n_init)
+    plan = make_plan(view, weighted_means(view.A, labels), cluster_sums(view.C, labels),
+                     labels, "neural_path_kmeans", info={"requested": k})
+    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
+                       **refit_options)

@@ -1,0 +1,112 @@
+"""What a compressed model really costs: parameters, FLOPs, CPU latency, sparsity.
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``, which counts the
+matrix products and convolutions of one forward pass (a multiply-add is two
+FLOPs; element-wise operations such as ReLU and pooling are not counted).
+Latency is the median wall time of repeated warmed-up forward passes; on a
+shared CPU it is noisy, so compare models measured in the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+Example = Union[torch.Tensor, Sequence[int]]
+
+
+def _check_model(model: nn.Module) -> None:
+    """Reject anything that is not a module."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def _example(model: nn.Module, example: Example) -> torch.Tensor:
+    """A tensor input: ``example`` itself, or zeros of that shape (float32)."""
+    if isinstance(example, torch.Tensor):
+        return example
+    shape = tuple(example)
+    if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ValueError(f"example must be a tensor or a shape of positive ints, "
+                         f"got {example!r}")
+    first = next(model.parameters(), None)
+    kw = {"dtype": first.dtype, "device": first.device} if first is not None else {}
+    return torch.zeros(shape, **kw)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameter entries (optionally only those requiring gradients)."""
+    _check_model(model)
+    return sum(p.numel() for p in model.parameters()
+               if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, example: Example) -> int:
+    """FLOPs of one forward pass on ``example`` (a batch, or its shape)."""
+    _check_model(model)
+    x = _example(model, example)
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, example: Example, repeats: int = 30,
+                    warmup: int = 5, threads: Optional[int] = None) -> float:
+    """Median CPU wall time of one forward pass on ``example``, in milliseconds."""
+    _check_model(model)
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    x = _example(model, example)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(warmup):
+            model(x)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    finally:
+        model.train(was_training)
+        torch.set_num_threads(previous)
+    return 1000.0 * statistics.median(times)
+
+
+def sparsity(model: nn.Module, include_bias: bool = False) -> float:
+    """Fraction of exactly-zero entries among the weights (biases optional)."""
+    _check_model(model)
+    total = zeros = 0
+    for name, p in model.named_parameters():
+        if not include_bias and (name.endswith("bias") or p.ndim < 2):
+            continue
+        total += p.numel()
+        zeros += int((p == 0).sum())
+    if total == 0:
+        raise ValueError("the model has no weight to measure sparsity on")
+    return zeros / total
+
+
+def summarize(model: nn.Module, example: Example, repeats: int = 30,
+              threads: Optional[int] = None) -> dict[str, float]:
+    """Parameters, FLOPs per example, latency (ms) and sparsity of ``model``."""
+    x = _example(model, example)
+    return {"params": count_parameters(model),
+            "flops": count_flops(model, x) / len(x),
+            "latency_ms": measure_latency(model, x, repeats=repeats, threads=threads),
+            "sparsity": sparsity(model)}

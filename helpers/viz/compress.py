@@ -1,0 +1,260 @@
+"""Figures for structured compression (chapter 8); every function returns its figure."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from helpers.zonotopes import zonotope_vertices
+
+#: One colour per method, shared by every figure of the chapter.
+METHOD_COLORS = {
+    "tropnnc": "tab:red", "neural_path_kmeans": "tab:purple",
+    "zonotope_kmeans": "tab:pink", "magnitude": "tab:gray", "random": "tab:olive",
+    "thinet": "tab:blue", "tropnnc+refit": "tab:orange", "thinet+refit": "tab:cyan",
+    "magnitude+refit": "tab:brown", "neural_path_kmeans+refit": "tab:green",
+    "tropnnc+bias": "tab:green",
+}
+
+
+def _color(method: str) -> str:
+    """The method's colour (black for methods without one)."""
+    return METHOD_COLORS.get(method, "black")
+
+
+def _need(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Raise a clear error when ``df`` lacks columns a figure needs."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"results table lacks columns {missing}")
+
+
+def _keep_axis(ax: plt.Axes, keeps: Sequence[float]) -> None:
+    """A log x-axis of kept percentages, largest on the left."""
+    ticks = sorted({100 * k for k in keeps})
+    ax.set_xscale("log")
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlim(max(ticks) * 1.25, min(ticks) / 1.25)
+    ax.set_xlabel("neurons kept in each compressed layer (%)")
+
+
+def plot_accuracy_vs_keep(results: pd.DataFrame,
+                          baselines: Optional[dict[str, float]] = None) -> Figure:
+    """Test accuracy vs neurons kept per network (solid: as is; dashed: fine-tuned).
+
+    ``results`` has columns network, method, keep, accuracy and (optionally)
+    accuracy_ft, accuracies in 0..1; ``baselines`` maps network to its accuracy.
+    """
+    _need(results, ["network", "method", "keep", "accuracy"])
+    networks = list(dict.fromkeys(results["network"]))
+    fig, axes = plt.subplots(1, len(networks), figsize=(6.2 * len(networks), 4.6),
+                             squeeze=False, sharey=True)
+    for ax, net in zip(axes[0], networks):
+        sub = results[results["network"] == net]
+        for method, rows in sub.groupby("method", sort=False):
+            rows = rows.sort_values("keep")
+            ax.plot(100 * rows["keep"], 100 * rows["accuracy"], "o-", lw=1.8,
+                    color=_color(method), label=method)
+            if "accuracy_ft" in rows and rows["accuracy_ft"].notna().any():
+                ax.plot(100 * rows["keep"], 100 * rows["accuracy_ft"], "s--", lw=1.2,
+                        ms=4, color=_color(method), alpha=0.8)
+        if baselines and net in baselines:
+            ax.axhline(100 * baselines[net], color="black", lw=1, ls=":",
+                       label="uncompressed")
+        _keep_axis(ax, sub["keep"].unique())
+        ax.set_title(net)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], color="k", ls="-", marker="o"),
+                plt.Line2D([], [], color="k", ls="--", marker="s", ms=4)]
+    labels += ["no fine-tuning", "after 1 epoch of fine-tuning"]
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8,
+               bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("Accuracy of the compressed networks vs neurons kept")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def plot_bound_vs_error(results: pd.DataFrame) -> Figure:
+    """Measured worst-case output error next to its bound, per method and kept fraction.
+
+    ``results`` has columns method, keep, measured and bound.
+    """
+    _need(results, ["method", "keep", "measured", "bound"])
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for method, rows in results.groupby("method", sort=False):
+        rows = rows.sort_values("keep")
+        ax.plot(100 * rows["keep"], rows["measured"], "o-", color=_color(method),
+                label=f"{method}: measured")
+        ax.plot(100 * rows["keep"], rows["bound"], "^--", color=_color(method),
+                alpha=0.7, label=f"{method}: bound")
+    ax.set_yscale("log")
+    _keep_axis(ax, results["keep"].unique())
+    ax.set_ylabel("max over test inputs of |v(x) - v~(x)| (logit units)")
+    ax.set_title("Output error of one compressed layer: measured vs bound (7.2)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _pca2(points: np.ndarray) -> np.ndarray:
+    """The top two principal directions (d, 2) of ``points``."""
+    centred = points - points.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    basis = vt[:2].T
+    if basis.shape[1] < 2:
+        basis = np.hstack([basis, np.zeros((len(basis), 2 - basis.shape[1]))])
+    return basis
+
+
+def plot_clusters(points: np.ndarray, labels: np.ndarray,
+                  weights: Optional[np.ndarray] = None,
+                  centers: Optional[np.ndarray] = None,
+                  title: str = "Which neurons merge") -> Figure:
+    """Neurons' ``a_j`` projected on their two principal axes, coloured by cluster."""
+    points = np.asarray(points, dtype=float)
+    labels = np.asarray(labels)
+    if points.ndim != 2 or len(points) != len(labels):
+        raise ValueError("points must be (n, d) with one label per point")
+    basis = _pca2(points)
+    mean = points.mean(axis=0)
+    xy = (points - mean) @ basis
+    size = 12.0 if weights is None else 8 + 120 * np.asarray(weights) / np.max(weights)
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    cmap = plt.get_cmap("tab20")
+    valid = labels >= 0
+    ax.scatter(xy[valid, 0], xy[valid, 1], s=np.broadcast_to(size, len(xy))[valid],
+               c=[cmap(k % 20) for k in labels[valid]], alpha=0.75,
+               edgecolors="white", linewidths=0.4)
+    if (~valid).any():
+        ax.scatter(xy[~valid, 0], xy[~valid, 1], marker="x", c="lightgray",
+                   label="dropped (inert)")
+    if centers is not None:
+        cxy = (np.asarray(centers, dtype=float) - mean) @ basis
+        ax.scatter(cxy[:, 0], cxy[:, 1], marker="X", s=70, c="black",
+                   label="merged neuron")
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("principal axis 1 of the neurons' (w_j, b_j)")
+    ax.set_ylabel("principal axis 2")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_zonotopes(before: tuple[np.ndarray, np.ndarray],
+                   after: dict[str, tuple[np.ndarray, np.ndarray]],
+                   title: str = "One output's zonotopes before and after") -> Figure:
+    """Projected zonotopes P (positive) and Q (negative) before and after merging.
+
+    ``before`` is ``(P_generators, Q_generators)``; ``after`` maps a method name
+    to its pair. All are projected on the top two principal axes of the
+    original generators (a linear map sends a zonotope to the zonotope of the
+    projected generators, whose vertices :func:`helpers.zonotopes.zonotope_vertices`
+    finds exactly in 2-D).
+    """
+    allg = np.vstack([g for g in before if len(g)])
+    basis = _pca2(np.vstack([allg, -allg]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.6))
+    for ax, side, name in zip(axes, (0, 1), ("P (c_j > 0)", "Q (c_j < 0)")):
+        poly = zonotope_vertices(before[side] @ basis) if len(before[side]) else None
+        if poly is not None:
+            ax.fill(poly[:, 0], poly[:, 1], color="lightgray", alpha=0.6,
+                    label=f"original ({len(before[side])} generators)")
+        for method, pair in after.items():
+            if len(pair[side]):
+                p = zonotope_vertices(pair[side] @ basis)
+                ax.fill(np.r_[p[:, 0], p[:1, 0]], np.r_[p[:, 1], p[:1, 1]], fill=False,
+                        ec=_color(method), lw=1.8,
+                        label=f"{method} ({len(pair[side])} generators)")
+        ax.set_title(f"zonotope {name}")
+        ax.set_xlabel("principal axis 1 (weight space)")
+        ax.set_ylabel("principal axis 2")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_savings(costs: pd.DataFrame) -> Figure:
+    """Parameters, FLOPs and latency of compressed networks relative to the original.
+
+    ``costs`` has columns network, keep, params, flops, latency_ms, one row per
+    (network, keep) and a row with keep = 1.0 for the uncompressed network.
+    """
+    _need(costs, ["network", "keep", "params", "flops", "latency_ms"])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    metrics = [("params", "parameters"), ("flops", "FLOPs per image"),
+               ("latency_ms", "CPU latency")]
+    networks = list(dict.fromkeys(costs["network"]))
+    width = 0.8 / max(len(networks), 1)
+    for ax, (col, label) in zip(axes, metrics):
+        for i, net in enumerate(networks):
+            rows = costs[costs["network"] == net].sort_values("keep", ascending=False)
+            full = float(rows.loc[rows["keep"] == 1.0, col].iloc[0])
+            pos = np.arange(len(rows)) + (i - (len(networks) - 1) / 2) * width
+            ax.bar(pos, 100 * rows[col] / full, width, label=net)
+            ax.set_xticks(np.arange(len(rows)))
+            ax.set_xticklabels([f"{100 * k:g}" for k in rows["keep"]])
+        ax.set_xlabel("neurons kept in the fully connected layers (%)")
+        ax.set_ylabel(f"{label} (% of the original)")
+        ax.set_title(label)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("What compression saves (whole network, FC layers compressed)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_neuron_scales(a_norms: np.ndarray, c_norms: np.ndarray,
+                       title: str = "Scales of a layer's neurons") -> Figure:
+    """Each neuron's incoming norm ``|a_j|`` against its outgoing norm ``|c_j|``."""
+    a_norms, c_norms = np.asarray(a_norms, float), np.asarray(c_norms, float)
+    if a_norms.shape != c_norms.shape:
+        raise ValueError("a_norms and c_norms must have one entry per neuron")
+    fig, ax = plt.subplots(figsize=(5.6, 4.4))
+    ax.scatter(a_norms, c_norms, s=14, alpha=0.7, color="tab:red")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("|a_j| = |(w_j, b_j)| (incoming weights and bias)")
+    ax.set_ylabel("|c_j| (outgoing column)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def plot_mean_shift(errors: dict[str, np.ndarray],
+                    title: str = "Error of each logit over the test images") -> Figure:
+    """Mean and spread of the output error ``v - v~`` per output, one bar set per case.
+
+    ``errors`` maps a label to an ``(N, m)`` array of per-input output errors.
+    """
+    if not errors:
+        raise ValueError("errors must hold at least one (N, m) array")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    width = 0.8 / len(errors)
+    for i, (label, err) in enumerate(errors.items()):
+        err = np.asarray(err, dtype=float)
+        pos = np.arange(err.shape[1]) + (i - (len(errors) - 1) / 2) * width
+        ax.bar(pos, err.mean(axis=0), width, yerr=err.std(axis=0), capsize=2,
+               label=f"{label}: mean +- std", color=_color(label), alpha=0.85)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(np.arange(err.shape[1]))
+    ax.set_xlabel("output (logit of digit)")
+    ax.set_ylabel("v(x) - v~(x) (logit units)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
