@@ -421,7 +421,7 @@ def zonotope_pair_figure(P: np.ndarray, Q: np.ndarray, title: str) -> go.Figure:
             fig.add_trace(trace, row=1, col=col)
     axes = {"xaxis_title": "c*w1", "yaxis_title": "c*w2", "zaxis_title": "c*b",
             "aspectmode": "data"}
-    fig.update_layout(title=title, scene=axes, scene2=axes, height=520, width=900)
+    fig.update_layout(title=title, scene=axes, scene2=axes, height=520)
     return fig
 
 
@@ -497,7 +497,7 @@ def merge_slider_figure(
             "aspectmode": "data"}
     fig.update_layout(
         title={"text": f"{title}<br><sub>{_state_text(states[0])}</sub>"},
-        scene=axes, scene2=axes, height=560, width=1100,
+        scene=axes, scene2=axes, height=560,
         xaxis={"title": "K (merged generators per zonotope)"},
         yaxis={"title": "error (output units)", "type": "log"},
         legend={"x": 0.99, "y": 0.99, "xanchor": "right", "yanchor": "top",
