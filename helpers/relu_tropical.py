@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.tropical import TropicalPolynomial, TropicalRational
+from helpers.tropical import TropicalPolynomial, TropicalRational, as_finite_array
 from helpers.zonotopes import affine_frame, convex_hull
 
 ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
@@ -95,17 +95,7 @@ __all__ = [
 # --------------------------------------------------------------------------- input
 
 
-def _array(value: ArrayLike, name: str) -> np.ndarray:
-    """Float64 copy of an array or tensor, rejecting NaN and infinities."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric, got {type(value).__name__}") from err
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite entries")
-    return arr
+_array = as_finite_array  # float64, finite, clear errors
 
 
 def _flatten_modules(module: nn.Module) -> list[nn.Module]:

@@ -43,6 +43,19 @@ def _as_float_array(value: ArrayLike, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from err
 
 
+def as_finite_array(value: ArrayLike, name: str) -> np.ndarray:
+    """Float64 copy of an array or tensor with clear errors for bad or non-finite input."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().double().numpy()
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be numeric, got {type(value).__name__}") from err
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite entries")
+    return arr
+
+
 class TropicalPolynomial:
     """A tropical polynomial ``f(x) = max_i (a_i . x + b_i)`` with real exponents.
 

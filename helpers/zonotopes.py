@@ -21,6 +21,8 @@ from scipy.spatial import ConvexHull, QhullError
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from helpers.tropical import as_finite_array
+
 ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
 
 #: Singular values below ``RANK_RTOL * largest`` count as zero when finding the
@@ -45,17 +47,7 @@ __all__ = [
 ]
 
 
-def _as_array(value: ArrayLike, name: str) -> np.ndarray:
-    """Convert NumPy arrays, tensors or nested sequences to a float64 array."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric, got {type(value).__name__}") from err
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite entries")
-    return arr
+_as_array = as_finite_array  # float64, finite, clear errors
 
 
 def as_generators(G: ArrayLike, name: str = "G") -> np.ndarray:
