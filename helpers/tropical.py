@@ -44,7 +44,7 @@ def _as_float_array(value: ArrayLike, name: str) -> np.ndarray:
 
 
 def as_finite_array(value: ArrayLike, name: str) -> np.ndarray:
-    """Float64 copy of an array or tensor with clear errors for bad or non-finite input."""
+    """Float64 copy of an array or tensor; clear errors for bad or non-finite input."""
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().double().numpy()
     try:

@@ -10,8 +10,9 @@ import torch
 
 def test_shim_matches_a_bare_import():
     """Stand-ins are used exactly when a bare ``import torchvision`` fails."""
-    bare = subprocess.run([sys.executable, "-c", "import torchvision"],
-                          capture_output=True, text=True)
+    bare = subprocess.run(
+        [sys.executable, "-c", "import torchvision"], capture_output=True, text=True
+    )
     if bare.returncode == 0:
         assert compat.USING_STANDINS is False
     else:
@@ -35,7 +36,7 @@ def test_torchvision_parts_the_book_uses_work():
 
 
 def test_detection_ops_fail_clearly_without_the_extension():
-    """Without the compiled extension, torchvision.ops.nms raises its own clear error."""
+    """Without the compiled extension, torchvision.ops.nms raises a clear error."""
     import pytest
     import torchvision
 

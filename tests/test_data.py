@@ -42,7 +42,9 @@ def test_files_on_disk_take_precedence(tmp_path):
         data._write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     x, y, source = data.load_tensors("mnist", root=tmp_path, verbose=False)
     assert source.n_train == 20 and "partial" in source.origin
-    assert torch.equal((x[:, 0] * 255).round().to(torch.uint8), torch.from_numpy(images))
+    assert torch.equal(
+        (x[:, 0] * 255).round().to(torch.uint8), torch.from_numpy(images)
+    )
     assert torch.equal(y, torch.from_numpy(labels).long())
 
 
@@ -85,7 +87,7 @@ def test_cifar10_loader_reads_cifar_format_files(tmp_path, monkeypatch):
 
 
 def test_cifar10_offline_runs_a_named_substitute(tmp_path):
-    """Without CIFAR-10 the loader returns padded Fashion-MNIST and never calls it CIFAR."""
+    """Without CIFAR-10 the loader returns padded Fashion-MNIST, never named CIFAR."""
     x, y, source = data.load_tensors("cifar10", limit=50, root=tmp_path, verbose=False)
     assert source.is_substitute and "substitute for CIFAR-10" in source.name
     assert source.name.startswith("Fashion-MNIST")
@@ -98,9 +100,15 @@ def test_cifar10_offline_runs_a_named_substitute(tmp_path):
 
 def test_limit_is_seeded_and_validated(tmp_path):
     """``limit`` draws the same subset for the same seed and rejects nonsense."""
-    a, ya, _ = data.load_tensors("mnist", limit=100, seed=3, root=tmp_path, verbose=False)
-    b, yb, _ = data.load_tensors("mnist", limit=100, seed=3, root=tmp_path, verbose=False)
-    c, _, _ = data.load_tensors("mnist", limit=100, seed=4, root=tmp_path, verbose=False)
+    a, ya, _ = data.load_tensors(
+        "mnist", limit=100, seed=3, root=tmp_path, verbose=False
+    )
+    b, yb, _ = data.load_tensors(
+        "mnist", limit=100, seed=3, root=tmp_path, verbose=False
+    )
+    c, _, _ = data.load_tensors(
+        "mnist", limit=100, seed=4, root=tmp_path, verbose=False
+    )
     assert torch.equal(a, b) and torch.equal(ya, yb) and not torch.equal(a, c)
     with pytest.raises(ValueError, match="limit"):
         data.load_tensors("mnist", limit=0, root=tmp_path)

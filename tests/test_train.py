@@ -41,7 +41,7 @@ def test_seed_everything_is_deterministic():
 
 
 def test_fit_learns_and_evaluate_agrees():
-    """Training on separable data drives accuracy up; evaluate matches a direct count."""
+    """Training on separable data raises accuracy; evaluate matches a direct count."""
     x, y = _blobs()
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -80,8 +80,13 @@ def tiny_recipe():
         calls.append(1)
         x, y = _blobs()
         history = train.fit(net, (x, y), epochs=2, lr=1e-2, seed=1, progress=False)
-        return {"history": history, "data": "two Gaussian blobs", "seed": 1,
-                "accuracy": train.accuracy(net, x, y), "config": {"epochs": 2}}
+        return {
+            "history": history,
+            "data": "two Gaussian blobs",
+            "seed": 1,
+            "accuracy": train.accuracy(net, x, y),
+            "config": {"epochs": 2},
+        }
 
     train.register(train.Recipe("tiny_test_net", build, fit_it, "a test network"))
     yield calls
@@ -89,13 +94,17 @@ def tiny_recipe():
 
 
 def test_load_or_train_round_trip(tmp_path, tiny_recipe):
-    """Missing -> trained and recorded; present -> loaded identically; corrupt -> error."""
+    """Missing: trained and recorded; present: loaded identically; corrupt: error."""
     torch.manual_seed(0)
     net, entry = train.load_or_train("tiny_test_net", directory=tmp_path)
     assert len(tiny_recipe) == 1
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
-    assert manifest["tiny_test_net"]["sha256"] == train.sha256(tmp_path / "tiny_test_net.pt")
-    assert manifest["tiny_test_net"]["command"] == "python -m helpers.train tiny_test_net"
+    assert manifest["tiny_test_net"]["sha256"] == train.sha256(
+        tmp_path / "tiny_test_net.pt"
+    )
+    assert (
+        manifest["tiny_test_net"]["command"] == "python -m helpers.train tiny_test_net"
+    )
     assert entry["history"]["epoch"] == [1, 2]
     again, _ = train.load_or_train("tiny_test_net", directory=tmp_path)
     assert len(tiny_recipe) == 1 and not again.training
@@ -141,7 +150,11 @@ def test_command_line_sees_every_recipe():
     import sys
 
     train._import_recipes()
-    out = subprocess.run([sys.executable, "-m", "helpers.train", "--list"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "helpers.train", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     listed = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert listed == {n for n in train.RECIPES if not n.endswith("_test_net")}
