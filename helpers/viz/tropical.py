@@ -29,6 +29,7 @@ from helpers.polytopes import (
     upper_hull,
 )
 from helpers.tropical import TropicalPolynomial
+from helpers.viz import new_axes as _new_axes
 
 __all__ = [
     "plot_tropical_1d",
@@ -69,16 +70,6 @@ def _monomial(f: TropicalPolynomial, i: int, names: tuple[str, ...]) -> str:
     """Readable text of term ``i`` such as ``1.5 + 2*x``."""
     one = TropicalPolynomial(f.exponents[i : i + 1], f.coefficients[i : i + 1])
     return one.to_string(names, digits=2)[4:-1]
-
-
-def _new_axes(
-    ax: plt.Axes | None, size: tuple[float, float]
-) -> tuple[Figure, plt.Axes]:
-    """Use the given axes or make a new figure with one."""
-    if ax is not None:
-        return ax.figure, ax
-    fig, ax = plt.subplots(figsize=size)
-    return fig, ax
 
 
 def _check_values(values: Sequence[float], term: int, f: TropicalPolynomial) -> list:

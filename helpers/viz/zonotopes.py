@@ -19,6 +19,7 @@ from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 from plotly.subplots import make_subplots
 from scipy.spatial import ConvexHull
 
+from helpers.viz import new_axes as _new_axes
 from helpers.relu_tropical import Region
 from helpers.zonotopes import (
     affine_frame,
@@ -43,16 +44,6 @@ __all__ = [
 
 _P_COLOR, _Q_COLOR = "#1f77b4", "#d62728"
 _P_LIGHT, _Q_LIGHT = "#aec7e8", "#ff9896"
-
-
-def _new_axes(
-    ax: plt.Axes | None, size: tuple[float, float]
-) -> tuple[Figure, plt.Axes]:
-    """Use the given axes or make a new figure with one."""
-    if ax is not None:
-        return ax.figure, ax
-    fig, ax = plt.subplots(figsize=size)
-    return fig, ax
 
 
 # ------------------------------------------------------------------ chapter 3
