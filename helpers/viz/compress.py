@@ -7,7 +7,10 @@ from typing import Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from plotly.subplots import make_subplots
 
 from helpers.zonotopes import zonotope_vertices
 
@@ -98,7 +101,7 @@ def plot_bound_vs_error(results: pd.DataFrame) -> Figure:
     ax.set_yscale("log")
     _keep_axis(ax, results["keep"].unique())
     ax.set_ylabel("max over test inputs of |v(x) - v~(x)| (logit units)")
-    ax.set_title("Output error of one compressed layer: measured vs bound (7.2)")
+    ax.set_title("Output error of one compressed layer: measured vs bound")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -256,5 +259,97 @@ def plot_mean_shift(errors: dict[str, np.ndarray],
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def slider_compression(results: pd.DataFrame, baseline: Optional[float] = None,
+                       title: str = "One compressed layer: slide the kept fraction"
+                       ) -> go.Figure:
+    """Bars of accuracy, measured error and bound per method; a slider over keep.
+
+    ``results`` has columns method, keep, accuracy (0..1), measured and bound.
+    Built from plotly frames and a slider, so it works in a static HTML page.
+    """
+    _need(results, ["method", "keep", "accuracy", "measured", "bound"])
+    keeps = sorted(results["keep"].unique(), reverse=True)
+    methods = list(dict.fromkeys(results["method"]))
+    colors = [_color(m).replace("tab:", "") for m in methods]
+    top = max(results["bound"].max(), results["measured"].max())
+    low = max(min(results["measured"].min(), results["bound"].min()), 1e-12)
+
+    def bars(kp: float) -> list[go.Bar]:
+        """The three bar traces at kept fraction ``kp``."""
+        sub = results[results["keep"] == kp].set_index("method").reindex(methods)
+        vals = [100 * sub["accuracy"], sub["measured"], sub["bound"]]
+        fmt = ["%{y:.1f} %", "%{y:.3g}", "%{y:.3g}"]
+        return [go.Bar(x=methods, y=list(v), marker_color=colors, showlegend=False,
+                       hovertemplate="%{x}: " + f + "<extra></extra>")
+                for v, f in zip(vals, fmt)]
+
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
+        "test accuracy (%)", "measured worst logit error", "error bound (log)"))
+    for col, trace in enumerate(bars(keeps[0]), start=1):
+        fig.add_trace(trace, row=1, col=col)
+    frames = [go.Frame(data=bars(kp), name=f"{100 * kp:g} %", traces=[0, 1, 2])
+              for kp in keeps]
+    fig.frames = frames
+    steps = [{"args": [[f.name], {"frame": {"duration": 0, "redraw": True},
+                                  "mode": "immediate"}],
+              "label": f.name, "method": "animate"} for f in frames]
+    if baseline is not None:
+        fig.add_hline(y=100 * baseline, line_dash="dot", row=1, col=1,
+                      annotation_text="uncompressed", annotation_position="bottom left")
+    fig.update_yaxes(range=[0, 100], title_text="accuracy (%)", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.05 * results["measured"].max()],
+                     title_text="logit units", row=1, col=2)
+    fig.update_yaxes(type="log", range=[np.log10(low) - 0.2, np.log10(top) + 0.2],
+                     title_text="logit units", row=1, col=3)
+    fig.update_xaxes(title_text="method", tickangle=-40)
+    fig.update_layout(title=title, height=480, margin={"b": 140},
+                      sliders=[{"active": 0, "steps": steps, "pad": {"t": 110},
+                                "currentvalue": {"prefix": "neurons kept: "}}])
+    return fig
+
+
+def plot_neuron_assignments(assignments: dict[str, np.ndarray],
+                            order: Optional[np.ndarray] = None,
+                            title: str = "Which neurons each method keeps or merges",
+                            xlabel: str = "old neuron") -> Figure:
+    """One row per method, one column per old neuron: its new neuron, or removed.
+
+    ``assignments[method][j]`` is the new neuron that represents old neuron ``j``
+    (``-1``: removed), as in ``LayerPlan.assignment``. Neurons merged into the same
+    new neuron share a colour; kept neurons have their own; removed ones are white.
+    """
+    if not assignments:
+        raise ValueError("assignments is empty")
+    lengths = {len(a) for a in assignments.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"every assignment must cover the same neurons, got lengths "
+                         f"{sorted(lengths)}")
+    n = lengths.pop()
+    order = np.arange(n) if order is None else np.asarray(order)
+    if sorted(order.tolist()) != list(range(n)):
+        raise ValueError(f"order must be a permutation of the {n} neurons")
+    palette = plt.get_cmap("tab20").colors + plt.get_cmap("tab20b").colors
+    grid = np.full((len(assignments), n), np.nan)
+    labels = []
+    for i, (method, assign) in enumerate(assignments.items()):
+        assign = np.asarray(assign)[order]
+        # colour new neurons by first appearance along the order, so blocks read well
+        first = {a: c for c, a in enumerate(dict.fromkeys(assign[assign >= 0]))}
+        grid[i] = [first[a] % len(palette) if a >= 0 else np.nan for a in assign]
+        merged = sum(int((assign == a).sum()) > 1 for a in first)
+        labels.append(f"{method}\n{len(first)} new, {merged} merged, "
+                      f"{int((assign < 0).sum())} removed")
+    cmap = ListedColormap(palette).with_extremes(bad="white")
+    fig, ax = plt.subplots(figsize=(11, 0.75 * len(assignments) + 1.4))
+    ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=0,
+              vmax=len(palette) - 1, interpolation="nearest")
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
     fig.tight_layout()
     return fig

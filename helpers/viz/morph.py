@@ -7,7 +7,7 @@ function returns its figure.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from plotly.subplots import make_subplots
 
 from helpers.morph import maxplus, winners
 
@@ -29,6 +30,7 @@ __all__ = [
     "plot_history",
     "plot_keep_vs_accuracy",
     "plot_filters",
+    "slider_filters_kept",
 ]
 
 _REGION_COLORS = ["#9ecae1", "#fdae6b", "#c7e9c0"]  # x1 wins, x2 wins, bias wins
@@ -279,4 +281,68 @@ def plot_filters(
                 ax.set_title(titles[k], fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def slider_filters_kept(
+    curves: pd.DataFrame,
+    per_digit: Mapping[int, Sequence[float]],
+    unpruned: float,
+    title: str = "Filters kept vs test accuracy: slide the number of filters",
+) -> go.Figure:
+    """Accuracy against filters kept per order, and per-digit bars; a slider over k.
+
+    ``curves`` has columns order, filters kept and accuracy (0..1); ``per_digit[k]``
+    holds the ten per-digit accuracies (0..1) of the first order's block with ``k``
+    filters. Built from plotly frames, so the slider works in a static page.
+    """
+    needed = {"order", "filters kept", "accuracy"}
+    if not needed <= set(curves.columns):
+        raise ValueError(f"curves needs columns {sorted(needed)}")
+    ks = sorted(per_digit)
+    if len(ks) < 2:
+        raise ValueError("give per-digit accuracies for at least two filter counts")
+    if any(len(per_digit[k]) == 0 for k in ks):
+        raise ValueError("every per-digit entry needs at least one accuracy")
+    orders = list(dict.fromkeys(curves["order"]))
+    first = curves[curves["order"] == orders[0]].set_index("filters kept")["accuracy"]
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42],
+                        horizontal_spacing=0.1, subplot_titles=(
+                            "test accuracy against filters kept",
+                            f"per digit ({orders[0]})"))
+    for order in orders:
+        part = curves[curves["order"] == order].sort_values("filters kept")
+        fig.add_trace(go.Scatter(x=part["filters kept"], y=100 * part["accuracy"],
+                                 mode="lines+markers", name=order), row=1, col=1)
+    fig.add_hline(y=100 * unpruned, line_dash="dot", row=1, col=1,
+                  annotation_text="unpruned", annotation_position="bottom right")
+
+    def moving(k: int) -> list:
+        """The marker on the first curve and the per-digit bars at ``k`` filters."""
+        digits = list(range(len(per_digit[k])))
+        return [go.Scatter(x=[k], y=[100 * float(first.get(k, np.nan))],
+                           mode="markers", marker={"size": 14, "color": "black",
+                                                   "symbol": "circle-open"},
+                           name="selected k", showlegend=False),
+                go.Bar(x=digits, y=[100 * float(v) for v in per_digit[k]],
+                       marker_color="#4c72b0", showlegend=False,
+                       hovertemplate="digit %{x}: %{y:.1f} %<extra></extra>")]
+
+    start = len(orders)
+    for col, trace in zip((1, 2), moving(ks[-1])):
+        fig.add_trace(trace, row=1, col=col)
+    frames = [go.Frame(data=moving(k), name=str(k), traces=[start, start + 1])
+              for k in ks]
+    fig.frames = frames
+    steps = [{"args": [[f.name], {"frame": {"duration": 0, "redraw": True},
+                                  "mode": "immediate"}],
+              "label": f.name, "method": "animate"} for f in frames]
+    fig.update_xaxes(title_text="filters kept (log scale)", type="log", row=1, col=1)
+    fig.update_xaxes(title_text="digit", dtick=1, row=1, col=2)
+    fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100], row=1, col=1)
+    fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100], row=1, col=2)
+    fig.update_layout(title=title, height=480, legend={"x": 0.3, "y": 0.05},
+                      sliders=[{"active": len(ks) - 1, "steps": steps,
+                                "pad": {"t": 50},
+                                "currentvalue": {"prefix": "filters kept: "}}])
     return fig
