@@ -236,6 +236,12 @@ def _walk(graph: torch.fx.Graph, modules: dict[str, nn.Module], layer: str
             return None, between, (f"{layer!r} is the output layer (no Linear/Conv2d "
                                    "layer follows it); only hidden layers can be "
                                    "compressed")
+        if kind == "other":
+            return None, between, (
+                f"unsupported operation {_describe(user, modules)!r} between it and "
+                "the next layer; the methods assume one ReLU (plus BatchNorm right "
+                "after the layer, dropout, pooling or flatten), and another "
+                "activation or a residual sum breaks that")
         between.append(user)
         current = user
 
