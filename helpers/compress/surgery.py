@@ -47,6 +47,10 @@ _IGNORED_METHODS = {"size", "dim"}
 _FLATTENS = {"flatten", "view", "reshape"}
 
 
+class BatchNormModeError(ValueError):
+    """A BatchNorm to fold is in training mode (fix: ``model.eval()``)."""
+
+
 @dataclass(frozen=True)
 class Chain:
     """How a layer's neurons reach the next weighted layer (its *consumer*).
@@ -305,7 +309,7 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
         if bn.running_mean is None:
             raise ValueError(f"cannot fold {batchnorm!r}: it tracks no running stats")
         if bn.training:
-            raise ValueError(f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} "
+            raise BatchNormModeError(f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} "
                              "is in training mode (it normalises with batch statistics, "
                              "but folding uses the running ones); call model.eval() "
                              "first")
@@ -360,6 +364,8 @@ def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
             continue
         try:
             trace_chain(model, node.target, graph)
+        except BatchNormModeError:
+            raise  # a state to fix, not a structure to skip
         except (ValueError, TypeError) as err:
             if skipped is not None:
                 skipped[node.target] = str(err)
