@@ -1,4 +1,4 @@
-"""Tests of helpers.compress on convolutional networks: channels, BatchNorm, adapters."""
+"""Tests of helpers.compress on conv networks: channels, BatchNorm, adapters."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reliability of helpers.compress: every bad input is a clear error, model untouched."""
+"""Reliability of helpers.compress: bad input is a clear error, model untouched."""
 
 from __future__ import annotations
 

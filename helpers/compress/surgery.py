@@ -159,7 +159,7 @@ def check_keep(keep: Any) -> float:
 # --------------------------------------------------------------------------- #
 
 
-def _trace(model: nn.Module) -> torch.fx.Graph:
+def trace_model(model: nn.Module) -> torch.fx.Graph:
     """Symbolically trace ``model`` (its forward must not branch on data)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -283,7 +283,7 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
     """Check that ``layer`` can be compressed and describe its path to the consumer."""
     modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
     mod = _layer(modules, layer)
-    graph = _trace(model) if graph is None else graph
+    graph = trace_model(model) if graph is None else graph
     consumer_node, between, why = _walk(graph, modules, layer)
     if consumer_node is None:
         raise ValueError(f"cannot compress {layer!r}: {why}")
@@ -309,10 +309,10 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
         if bn.running_mean is None:
             raise ValueError(f"cannot fold {batchnorm!r}: it tracks no running stats")
         if bn.training:
-            raise BatchNormModeError(f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} "
-                             "is in training mode (it normalises with batch statistics, "
-                             "but folding uses the running ones); call model.eval() "
-                             "first")
+            raise BatchNormModeError(
+                f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} is in "
+                "training mode (it normalises with batch statistics, but folding "
+                "uses the running ones); call model.eval() first")
     consumer_name = consumer_node.target
     consumer = modules[consumer_name]
     producer, reader = adapter_for(mod), adapter_for(consumer)
@@ -353,7 +353,7 @@ def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
     (a residual sum, two consumers) or meets another activation are left out;
     pass a dict as ``skipped`` to learn why each was.
     """
-    graph = _trace(model)
+    graph = trace_model(model)
     modules = dict(model.named_modules())
     types = layer_types() if types is None else tuple(types)
     names = []
@@ -376,7 +376,7 @@ def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
 
 def forward_order(model: nn.Module, names: list[str]) -> list[str]:
     """Sort layer names by the order in which forward() calls them."""
-    graph = _trace(model)
+    graph = trace_model(model)
     order = [n.target for n in graph.nodes if n.op == "call_module"]
     return sorted(names, key=order.index)
 
@@ -392,6 +392,20 @@ def _finite(values: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} holds NaN or infinite weights; compression needs "
                          "finite weights")
     return values
+
+
+def check_layer(model: nn.Module, layer: str,
+                graph: Optional[torch.fx.Graph] = None) -> Chain:
+    """:func:`trace_chain` plus finite weights in the layer, BatchNorm and consumer."""
+    chain = trace_chain(model, layer, graph)
+    for name in (layer, chain.batchnorm, chain.consumer):
+        if name is None:
+            continue
+        for pname, p in model.get_submodule(name).named_parameters(recurse=False):
+            if not torch.isfinite(p).all():
+                raise ValueError(f"{pname} of {name!r} holds NaN or infinite weights; "
+                                 "compression needs finite weights")
+    return chain
 
 
 def fold_batchnorm(rows: np.ndarray, bias: np.ndarray, bn: nn.Module
