@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 import helpers  # noqa: F401  (makes torchvision importable)
-from helpers.compress import (ADAPTERS, METHODS, adapter_for, apply_plan, compress,
+from helpers.compress import (ADAPTERS, METHODS, adapter_for, compress,
                               compress_with_plans, fold_batchnorm, hidden_layers,
-                              n_keep, neuron_view, thinet, tropnnc)
+                              n_keep, neuron_view, thinet)
 from helpers.compress.channel_similarity import similarity_distances
 from helpers.compress.layers import Conv2dAdapter, LayerAdapter, _finish
 from helpers.compress.refit import consumer_rows
@@ -364,6 +364,7 @@ def test_wide_rows_cluster_in_their_span_with_capped_work():
     labels = kmeans(points, 5, weights, seed=0)
     same = (labels[:, None] == labels[None]) == (ref[:, None] == ref[None])
     assert same.all()  # the same partition, up to the cluster numbering
-    assert restarts(300, 150, 785, 10) == 10 and max_iterations(300, 150, 785, 10) == 300
+    assert restarts(300, 150, 785, 10) == 10
+    assert max_iterations(300, 150, 785, 10) == 300
     assert restarts(4096, 2048, 4097, 10) == 1
     assert 20 <= max_iterations(4096, 2048, 4097, 1) < 300
