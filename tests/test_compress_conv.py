@@ -348,6 +348,8 @@ def test_a_new_layer_type_is_one_class_and_one_entry(monkeypatch):
 
 
 def test_wide_rows_cluster_in_their_span_with_capped_work():
+    from sklearn.cluster import KMeans
+
     from helpers.compress.clustering import (kmeans, max_iterations, restarts,
                                              span_coordinates)
 
@@ -357,13 +359,15 @@ def test_wide_rows_cluster_in_their_span_with_capped_work():
     assert coords.shape == (30, 30)
     assert np.allclose(coords @ coords.T, points @ points.T)
     weights = rng.random(30) + 0.1
-    from sklearn.cluster import KMeans
 
-    ref = KMeans(5, n_init=10, random_state=0).fit_predict(points,
-                                                           sample_weight=weights)
-    labels = kmeans(points, 5, weights, seed=0)
-    same = (labels[:, None] == labels[None]) == (ref[:, None] == ref[None])
-    assert same.all()  # the same partition, up to the cluster numbering
+    def partition(x):
+        """Co-membership matrix of a seeded weighted k-means on rows ``x``."""
+        lab = KMeans(5, n_init=10, random_state=0).fit_predict(x, sample_weight=weights)
+        return lab[:, None] == lab[None]
+
+    assert np.array_equal(partition(coords), partition(points))  # span: same result
+    labels = kmeans(points, 5, weights, seed=0)  # small: clustered as given
+    assert np.array_equal(labels[:, None] == labels[None], partition(points))
     assert restarts(300, 150, 785, 10) == 10
     assert max_iterations(300, 150, 785, 10) == 300
     assert restarts(4096, 2048, 4097, 10) == 1
