@@ -32,7 +32,9 @@ installed and ``"torch"`` otherwise; the environment variable
 compiler because it is a plain pip/conda package (preinstalled in Colab) that needs
 no C++ toolchain, and its kernels are cached on disk after the first compilation;
 ``benchmarks/maxplus_layer.py`` measures both backends against ``nn.Linear``.
-Inputs are assumed free of NaN.
+NaN propagates as in ``torch.max``: a NaN sum wins its output (inputs or
+parameters holding NaN always take the torch path, so the backends agree), and
+second-order gradients (``create_graph=True``) are supported by both backends.
 
 The last part of the module implements max-plus filter selection (Zhang et al.,
 ISMM 2019): :class:`MaxPlusBlock` (linear filters, then a max-plus layer to the
@@ -193,7 +195,9 @@ def _torch_forward(
         val, idx = sums.max(dim=2)  # first index among ties
         if bias is not None:
             b = bias[lo:hi].expand_as(val)
-            use_bias = b > val  # the bias wins only when strictly larger
+            # The bias wins only when strictly larger, or when it is NaN and no
+            # input sum is (NaN propagates as in torch.max, first NaN winning).
+            use_bias = (b > val) | (torch.isnan(b) & ~torch.isnan(val))
             val = torch.where(use_bias, b, val)
             idx = torch.where(use_bias, torch.full_like(idx, in_features), idx)
         values[:, lo:hi] = val
@@ -262,8 +266,34 @@ class _MaxPlusNumba(torch.autograd.Function):
         (winners,) = ctx.saved_tensors
         need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
                 ctx.has_bias and ctx.needs_input_grad[2])
+        if torch.is_grad_enabled():
+            # create_graph=True: the compiled scatter is invisible to autograd, so
+            # use the differentiable torch scatter (same winners, same result).
+            return (*_scatter_backward(grad.contiguous(), winners.long(),
+                                       ctx.in_features, need), None)
         gx, gw, gb = kernels.backward(grad, winners, ctx.in_features, need)
         return gx, gw, gb, None
+
+
+def _numba_or_torch(
+    chosen: str,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+) -> str:
+    """Fall back from the compiled kernel to torch where only torch is defined.
+
+    The kernel is compiled for float32 and float64 only; and NaN must propagate
+    as in ``torch.max`` (a NaN sum wins), which the kernel's ``>`` comparisons
+    would skip, so inputs or parameters holding NaN take the torch path.
+    """
+    if chosen != "numba":
+        return chosen
+    if x.dtype not in (torch.float32, torch.float64):
+        return "torch"
+    if any(bool(torch.isnan(t).any()) for t in (x, weight, bias) if t is not None):
+        return "torch"
+    return chosen
 
 
 def maxplus(
@@ -288,9 +318,8 @@ def maxplus(
     _check_inputs(x2, weight, bias, mask)
     if chunk_elements < 1:
         raise ValueError(f"chunk_elements must be >= 1, got {chunk_elements}")
-    chosen = resolve_backend(str(backend), x.device)
-    if chosen == "numba" and x.dtype not in (torch.float32, torch.float64):
-        chosen = "torch"  # the kernel is compiled for float32 and float64 only
+    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight,
+                             bias)
     if chosen == "numba":
         y = _MaxPlusNumba.apply(x2, weight, bias, mask)
     else:
@@ -318,8 +347,9 @@ def winners(
     lead = x.shape[:-1]
     x2 = x.reshape(-1, x.shape[-1])
     _check_inputs(x2, weight, bias, mask)
-    chosen = resolve_backend(str(backend), x.device)
-    if chosen == "numba" and x.dtype in (torch.float32, torch.float64):
+    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight,
+                             bias)
+    if chosen == "numba":
         from helpers import _maxplus_kernels as kernels
 
         _, win = kernels.forward(x2, weight, bias, mask)
