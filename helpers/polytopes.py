@@ -253,26 +253,35 @@ def upper_hull(f: TropicalPolynomial, tol: float = DEFAULT_TOL) -> UpperHull:
     lifted = lift(f)
     reps = _first_occurrences(lifted)
     a, b = f.exponents[reps], f.coefficients[reps]
-    frame = affine_frame(a, tol)
+    # Work in units where each exponent coordinate and the coefficients spread
+    # over about 1 (a positive rescaling of x and f, which keeps the faces), so
+    # the tolerances do not depend on the units; normals are mapped back below.
+    a_scale = np.ptp(a, axis=0)
+    a_scale[a_scale == 0] = 1.0
+    b_scale = float(np.ptp(b)) or 1.0
+    frame = affine_frame((a - a.min(axis=0)) / a_scale, tol)
     if frame.dim == 0:
         # One distinct exponent: only the largest coefficient matters.
         top = reps[[int(np.argmax(b))]]
         normal = np.r_[np.zeros(f.dim), 1.0][None, :]
         return UpperHull(lifted, top, (top,), (top,), normal, 0)
-    c = frame.coords
-    drop = max(1.0, float(np.ptp(b)))
-    lowered = np.full((len(b), 1), b.min() - drop)
-    z = np.vstack([np.hstack([c, b[:, None]]), np.hstack([c, lowered])])
+    c_scale = np.abs(frame.coords).max(axis=0)
+    b_scale = float(np.ptp(b)) or 1.0
+    c = frame.coords / c_scale
+    bn = (b - b.min()) / b_scale
+    lowered = np.full((len(b), 1), -1.0)
+    z = np.vstack([np.hstack([c, bn[:, None]]), np.hstack([c, lowered])])
     facets, facet_vertices, normals = [], [], []
     for on, normal, _ in hull_facets(z, tol):
         if normal[-1] <= tol:
             continue
         on = on[on < len(reps)]  # drop the lowered copies (never on an upper face)
         face_reps = reps[on]
-        verts = face_reps[convex_hull_vertices(a[on], tol)]
+        verts = face_reps[convex_hull_vertices(c[on], tol)]
         facets.append(np.concatenate([verts, np.setdiff1d(face_reps, verts)]))
         facet_vertices.append(verts)
-        x = (normal[:-1] / normal[-1]) @ frame.basis
+        # x in rescaled units (where the face's terms tie), then in f's units
+        x = ((normal[:-1] / c_scale / normal[-1]) @ frame.basis) * b_scale / a_scale
         normals.append(np.r_[x, 1.0])
     order = sorted(range(len(facets)), key=lambda k: sorted(facet_vertices[k]))
     facets = [facets[k] for k in order]

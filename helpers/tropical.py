@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 import torch
-from scipy.optimize import linprog
+from scipy.optimize import nnls
 
 ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple, float, int]
 
@@ -54,6 +54,59 @@ def as_finite_array(value: ArrayLike, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return arr
+
+
+def clear_winners(z: np.ndarray, samples: int = 64) -> np.ndarray:
+    """Rows of lifted points ``(a, b)`` that win alone, by a clear margin, somewhere.
+
+    Such a term beats all others at a point, so no simplification may drop it;
+    testing random points at several scales first spares most certificates.
+    ``z`` should be normalised (columns spreading over about 1).
+    """
+    n, d = z.shape[0], z.shape[1] - 1
+    sure = np.zeros(n, dtype=bool)
+    if n == 1:
+        sure[0] = True
+        return sure
+    gen = np.random.default_rng(0)
+    x = gen.standard_normal((samples * 4, d))
+    x *= np.repeat([1.0, 10.0, 1e3, 1e6], samples)[:, None]
+    margin = 1e-6 * (1.0 + np.abs(x).sum(axis=1))
+    step = max(1, (1 << 22) // n)  # bound the (points x terms) block in memory
+    for lo in range(0, len(x), step):
+        vals = x[lo:lo + step] @ z[:, :-1].T + z[:, -1]
+        rows = np.arange(len(vals))
+        best = vals.argmax(axis=1)
+        top = vals[rows, best]
+        vals[rows, best] = -np.inf
+        clear = top - vals.max(axis=1) > margin[lo:lo + step]
+        sure[best[clear]] = True
+    return sure
+
+
+def _dominated(z: np.ndarray, p: np.ndarray, tol: float) -> bool:
+    """True when term ``p`` never beats the rows ``(a, b)`` of ``z`` (certified).
+
+    That holds exactly when a convex combination of the rows has exponent
+    ``p[:-1]`` and coefficient ``>= p[-1]``. Non-negative least squares (with a
+    slack for the coefficient) finds the closest such combination; it counts
+    only if its residuals, checked directly, are within ``tol``.
+    """
+    a, b = z[:, :-1], z[:, -1]
+    n = len(z)
+    m = np.vstack([a.T, b[None, :], np.ones((1, n))])
+    slack = np.zeros((m.shape[0], 1))
+    slack[-2] = -1.0  # sum lam b - slack = p_b with slack >= 0
+    try:
+        sol, _ = nnls(np.hstack([m, slack]), np.r_[p, 1.0], maxiter=50 * (n + 1))
+    except RuntimeError:  # no convergence: keep the term
+        return False
+    lam = sol[:n]
+    if lam.sum() <= 0:
+        return False
+    lam = lam / lam.sum()
+    exp_err = np.abs(lam @ a - p[:-1]).max(initial=0.0)
+    return bool(exp_err <= tol and lam @ b >= p[-1] - tol)
 
 
 class TropicalPolynomial:
@@ -158,38 +211,41 @@ class TropicalPolynomial:
             raise ValueError(f"tropical powers need a finite t >= 0, got {power}")
         return TropicalPolynomial(self.exponents * t, self.coefficients * t)
 
-    def upper_hull_terms(self, tol: float = 1e-9) -> np.ndarray:
-        """Sorted indices of the terms that are vertices of the upper hull of ENewt(f).
+    def upper_hull_terms(self, tol: float = 1e-12) -> np.ndarray:
+        """Sorted indices of the terms needed to keep ``f``: its upper-hull vertices.
 
-        Term ``i`` qualifies when it is the unique maximiser at some ``x``: the
-        linear program ``max t  s.t.  (a_i - a_j) . x + (b_i - b_j) >= t`` has a
-        positive optimum. Exact copies of a term are represented by their first
-        occurrence, so every distinct vertex is reported exactly once.
+        A term may be dropped exactly when its lifted point ``(a_i, b_i)`` lies in
+        the convex hull of the other lifted points lowered by any amount (a
+        convex combination of the others matches its exponent and reaches its
+        coefficient): then it never beats their maximum. The test runs in
+        normalised coordinates (each exponent coordinate and the coefficients
+        centred and divided by their spread, which only rescales ``x`` and
+        ``f``), so it does not depend on the units of the exponents. Terms that
+        win alone at sampled points are kept at once; any other is dropped only
+        with a certificate, a convex combination of the terms still kept that
+        matches its exponent to ``tol`` and its coefficient to ``-tol``
+        (relative to the spreads). When in doubt a term is kept, so the result
+        never changes the function beyond rounding. Exact copies of a term are
+        represented by their first occurrence.
         """
-        a, b = self.exponents, self.coefficients
-        lifted = np.hstack([a, b[:, None]])
+        if not (isinstance(tol, (int, float)) and 0 <= tol < 1e-3):
+            raise ValueError(f"tol must be a float in [0, 1e-3), got {tol!r}")
+        lifted = np.hstack([self.exponents, self.coefficients[:, None]])
         _, first = np.unique(lifted, axis=0, return_index=True)
-        candidates = np.sort(first)
-        keep = []
-        for i in candidates:
-            others = np.any(lifted != lifted[i], axis=1)
-            if not others.any():
-                keep.append(i)
-                continue
-            da, db = a[i] - a[others], b[i] - b[others]
-            # variables (x, t): minimise -t s.t. -da.x + t <= db, t <= 1
-            n_other = da.shape[0]
-            a_ub = np.hstack([-da, np.ones((n_other, 1))])
-            res = linprog(
-                c=np.r_[np.zeros(self.dim), -1.0],
-                A_ub=a_ub,
-                b_ub=db,
-                bounds=[(None, None)] * self.dim + [(None, 1.0)],
-                method="highs",
-            )
-            if res.status == 0 and -res.fun > tol:
-                keep.append(i)
-        return np.array(sorted(keep), dtype=int)
+        cand = np.sort(first)
+        if len(cand) == 1:
+            return cand
+        z = lifted[cand] - lifted[cand].mean(axis=0)
+        spread = np.abs(z).max(axis=0)
+        z = z / np.where(spread > 0, spread, 1.0)
+        alive = np.ones(len(cand), dtype=bool)
+        sure = clear_winners(z)  # unique winners somewhere: needed, no LP
+        for k in np.flatnonzero(~sure):
+            others = alive.copy()
+            others[k] = False
+            if others.any() and _dominated(z[others], z[k], tol):
+                alive[k] = False
+        return cand[alive]
 
     def simplify(self) -> "TropicalPolynomial":
         """The same function with only the upper-hull terms (the others never win)."""
