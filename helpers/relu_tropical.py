@@ -494,6 +494,10 @@ def neuron_matching_bound(
     because ``relu`` is 1-Lipschitz.
     """
     Aa, Ca, Am = _array(A, "A"), _array(C, "C"), _array(A_merged, "A_merged")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or (
+        not np.isfinite(radius) or radius < 0
+    ):
+        raise ValueError(f"radius must be finite and >= 0, got {radius!r}")
     lab = np.asarray(labels)
     if Ca.ndim == 1:
         Ca = Ca[None, :]
@@ -657,6 +661,8 @@ def count_linear_regions(
     if method != "grid":
         raise ValueError(f"method must be 'exact' or 'grid', got {method!r}")
     d = mlp_layers(net)[0][0].shape[1]
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)):
+        raise TypeError(f"resolution must be an int, got {type(resolution).__name__}")
     if resolution < 2 or resolution**d > 5_000_000:
         raise ValueError(
             f"resolution {resolution} in {d} dimensions gives more than 5,000,000 "
@@ -723,6 +729,8 @@ def sawtooth_net(depth: int, dtype=torch.float64) -> nn.Sequential:
     itself; composing it ``depth`` times gives ``2^depth`` linear pieces on
     ``[0, 1]`` with only ``2 depth`` hidden units.
     """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
+        raise TypeError(f"depth must be an int, got {type(depth).__name__}")
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     mods: list[nn.Module] = []

@@ -295,11 +295,13 @@ def read_manifest(directory: Path = CHECKPOINT_DIR) -> dict[str, Any]:
 
 
 def _parse_manifest(text: str, path: Path) -> dict[str, Any]:
-    """Parse the manifest JSON; a clear error names the file when it is not an object."""
+    """Parse the manifest JSON; a clear error names the file if it is no object."""
     try:
         manifest = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint manifest {path} is not valid JSON: {err}") from err
+        raise ValueError(
+            f"checkpoint manifest {path} is not valid JSON: {err}"
+        ) from err
     if not isinstance(manifest, dict):
         raise ValueError(
             f"checkpoint manifest {path} must map checkpoint names to entries, "
@@ -325,7 +327,7 @@ ENTRY_FIELDS: dict[str, tuple[type, ...]] = {
 
 
 def check_entry(name: str, entry: object) -> dict[str, Any]:
-    """Return ``entry`` if it is a well-formed manifest entry; else name what is wrong."""
+    """Return ``entry`` when it is a well-formed manifest entry; else name the fault."""
     if not isinstance(entry, dict):
         raise ValueError(
             f"manifest entry {name!r} must be a JSON object, got "

@@ -25,32 +25,50 @@ TROPICAL_ONE = 0.0
 
 def tropical_add(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Tropical sum ``a (+) b = max(a, b)``, elementwise."""
-    return np.maximum(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return np.maximum(_as_float_array(a, "a"), _as_float_array(b, "b"))
 
 
 def tropical_mul(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Tropical product ``a (.) b = a + b``, elementwise (``-inf`` absorbs)."""
-    return np.asarray(a, dtype=float) + np.asarray(b, dtype=float)
+    return _as_float_array(a, "a") + _as_float_array(b, "b")
+
+
+def _real_float64(value: ArrayLike, name: str, error: type[Exception]) -> np.ndarray:
+    """Float64 copy of real numeric input; ``error`` for anything else.
+
+    Complex values (whose imaginary part a plain float conversion would drop
+    silently), ``None``, strings and ragged sequences are refused by name.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise error(f"{name} must be real, got a complex tensor ({value.dtype})")
+        value = value.detach().cpu().double().numpy()
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise error(f"{name} must be a rectangular numeric array ({err})") from err
+    if raw.dtype.kind == "c" or (
+        raw.dtype == object and any(isinstance(v, complex) for v in raw.flat)
+    ):
+        raise error(f"{name} must be real numbers, got complex values")
+    if raw.dtype == object and any(v is None for v in raw.flat):
+        raise error(f"{name} must be numeric, got None entries")
+    if raw.dtype.kind not in "biufO":
+        raise error(f"{name} must be numeric, got {raw.dtype} entries")
+    try:
+        return np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise error(f"{name} must be numeric, got {type(value).__name__}") from err
 
 
 def _as_float_array(value: ArrayLike, name: str) -> np.ndarray:
-    """Convert NumPy arrays, tensors or sequences to a float64 array."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    try:
-        return np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from err
+    """Convert real NumPy arrays, tensors or sequences to a float64 array."""
+    return _real_float64(value, name, ValueError)
 
 
 def as_finite_array(value: ArrayLike, name: str) -> np.ndarray:
     """Float64 copy of an array or tensor; clear errors for bad or non-finite input."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric, got {type(value).__name__}") from err
+    arr = _real_float64(value, name, TypeError)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return arr
@@ -206,6 +224,14 @@ class TropicalPolynomial:
 
     def __pow__(self, power: float) -> "TropicalPolynomial":
         """Tropical power ``f^t = t * f`` for a real ``t >= 0`` (scales every term)."""
+        is_real_tensor = (isinstance(power, torch.Tensor) and power.numel() == 1
+                          and not power.is_complex())
+        if not is_real_tensor and (isinstance(power, bool) or not isinstance(
+            power, (int, float, np.integer, np.floating)
+        )):
+            raise TypeError(
+                f"tropical powers need a real t >= 0, got {type(power).__name__}"
+            )
         t = float(power)
         if not np.isfinite(t) or t < 0:
             raise ValueError(f"tropical powers need a finite t >= 0, got {power}")
@@ -259,6 +285,10 @@ class TropicalPolynomial:
     def to_string(self, names: tuple[str, ...] | None = None, digits: int = 3) -> str:
         """Write ``f`` as an ordinary ``max(...)`` expression."""
         names = names or tuple(f"x{k + 1}" for k in range(self.dim))
+        if len(names) != self.dim:
+            raise ValueError(
+                f"names must give one name per variable ({self.dim}), got {len(names)}"
+            )
         parts = []
         for a, b in zip(self.exponents, self.coefficients):
             s = f"{round(b, digits):g}"
@@ -280,6 +310,11 @@ class TropicalRational:
 
     def __post_init__(self) -> None:
         """Check that numerator and denominator live in the same dimension."""
+        for label, part in (("numerator p", self.p), ("denominator q", self.q)):
+            if not isinstance(part, TropicalPolynomial):
+                raise TypeError(
+                    f"{label} must be a TropicalPolynomial, got {type(part).__name__}"
+                )
         if self.p.dim != self.q.dim:
             raise ValueError(
                 f"numerator has {self.p.dim} variables, denominator {self.q.dim}"

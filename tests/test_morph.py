@@ -550,3 +550,70 @@ def test_nan_propagates_the_same_on_every_backend(masked, where):
     for y, win in zip(outs, wins):
         torch.testing.assert_close(y, ref, rtol=0, atol=0, equal_nan=True)
         assert torch.equal(win, wins[0])
+
+
+# ------------------------------------------------------- clear errors, no raw ones
+def _block() -> morph.MaxPlusBlock:
+    return morph.MaxPlusBlock(4, 3, 2, backend="torch",
+                              generator=torch.Generator().manual_seed(0))
+
+
+_X = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, 5, 1, 0])),
+         ValueError, r"labels must lie in 0..1 .*found 0..5"),
+        (lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, -1, 1, 0])),
+         ValueError, "labels must lie in 0..1"),
+        (lambda: morph.win_counts(_block(), _X, torch.zeros(5)),
+         ValueError, "1-D integer tensor"),
+        (lambda: morph.win_counts(_block(), _X, torch.zeros(5, 2, dtype=torch.long)),
+         ValueError, "1-D integer tensor"),
+        (lambda: morph.win_counts(_block(), _X, torch.zeros(5, dtype=torch.long),
+                                  batch_size=0),
+         ValueError, "batch_size must be a positive int"),
+        (lambda: morph.win_counts(_block(), torch.randn(5, 7),
+                                  torch.zeros(5, dtype=torch.long)),
+         ValueError, "has 7 values .* expects 4"),
+        (lambda: _block()(torch.randn(4, 5)), ValueError, "expects 4"),
+        (lambda: maxplus(torch.ones(2, 0), torch.ones(2, 0)), ValueError,
+         "0 features"),
+        (lambda: morph.winners(torch.ones(2, 0), torch.ones(2, 0)), ValueError,
+         "0 features"),
+        (lambda: MaxPlus(0, 3), ValueError, "in_features must be >= 1"),
+        (lambda: MaxPlus(3, 0), ValueError, "out_features must be >= 1"),
+        (lambda: morph.sparse_mask(3, 3, 2.5), TypeError, "k must be an int"),
+        (lambda: morph.sparse_mask(0, 3, 1), ValueError, "in_features must be >= 1"),
+        (lambda: morph.select_by_wins(-torch.ones(2, 3)), ValueError,
+         "non-negative"),
+        (lambda: morph.select_by_weight(torch.full((2, 3), math.nan)), ValueError,
+         "NaN"),
+        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
+                                      torch.tensor([0, -1]), 2),
+         ValueError, "piece_class must name classes in 0..1"),
+        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
+                                      torch.tensor([0, 1]), 0),
+         ValueError, "classes must be a positive int"),
+        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
+                                      torch.tensor([0, 1]), 2)(torch.ones(4, 5)),
+         ValueError, "has 5 values .* expects 3"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error, message):
+    """Bad labels, widths, sizes and counts are named, not raised by torch inside."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dead_entries_never_enter_the_max_even_for_infinite_input(backend):
+    """x = inf at a masked entry: the torch path used to give NaN (inf + -inf)."""
+    x = torch.tensor([[math.inf, 0.0]])
+    w = torch.ones(1, 2)
+    mask = torch.tensor([[False, True]])
+    y = maxplus(x, w, torch.zeros(1), mask, backend=backend)
+    assert y.tolist() == [[1.0]]
+    assert maxplus_naive(x, w, torch.zeros(1), mask).tolist() == [[1.0]]

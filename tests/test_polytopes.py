@@ -412,3 +412,16 @@ def test_upper_hull_of_tiny_exponents_is_not_a_single_point():
     big = TropicalPolynomial([[0, 0], [1e15, 0], [0, 1e15], [1e15, 1e15]],
                              [0.0, 0.0, 0.0, 0.0])
     assert upper_hull(big).vertex_indices.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("tol", [-1, float("nan"), 2.0, True])
+def test_tolerances_are_checked(tol):
+    """A negative tolerance used to return an empty hypersurface silently."""
+    f = TropicalPolynomial([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], [0.0, 0.0, 0.0])
+    for call in (lambda: tropical_hypersurface(f, tol=tol),
+                 lambda: upper_hull(f, tol=tol),
+                 lambda: dual_subdivision(f, tol=tol),
+                 lambda: affine_frame([[0, 0], [1, 1]], tol=tol),
+                 lambda: convex_hull_vertices([[0, 0], [1, 1]], tol=tol)):
+        with pytest.raises(ValueError, match="tol must be a relative tolerance"):
+            call()

@@ -15,6 +15,7 @@ from helpers.relu_tropical import (
     enumerate_regions,
     forward_numpy,
     mlp_layers,
+    neuron_matching_bound,
     one_hidden_layer_net,
     one_hidden_layer_zonotopes,
     random_relu_net,
@@ -347,3 +348,21 @@ def test_decomposition_in_six_inputs_is_exact_at_any_weight_scale(scale):
         ref = net(torch.from_numpy(X)).numpy()[:, 0]
     size = np.abs(ref).max() + 1.0
     np.testing.assert_allclose(m(X), ref, rtol=0, atol=1e-9 * size)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: sawtooth_net(2.5), TypeError, "depth must be an int"),
+        (lambda: count_linear_regions(random_relu_net(2, [3]), method="grid",
+                                      resolution=10.5),
+         TypeError, "resolution must be an int"),
+        (lambda: neuron_matching_bound(np.ones((4, 3)), np.ones(4), [0, 1, 0, 1],
+                                       np.ones((2, 3)), float("nan")),
+         ValueError, "radius must be finite"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error, message):
+    """Wrong types and NaN radii are named instead of failing inside numpy."""
+    with pytest.raises(error, match=message):
+        call()

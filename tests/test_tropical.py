@@ -331,7 +331,7 @@ def test_simplify_keeps_terms_that_win_at_tiny_or_huge_exponent_scales():
 
 
 def test_simplify_never_changes_the_function_on_10k_polynomials_across_scales():
-    """10^4 seeded polynomials, exponents and coefficients at 1e-9 .. 1e12: 0 changes."""
+    """10^4 seeded polynomials, exponents and coefficients at 1e-9..1e12: 0 changes."""
     rng = np.random.default_rng(11)
     bad, dropped = [], 0
     for case in range(10_000):
@@ -354,3 +354,42 @@ def test_simplify_is_exact_under_any_rescaling(f, log_sa, log_sb, seed):
     x = _points(seed, 50, f.dim) * sb / sa
     keep = g.upper_hull_terms()
     assert same_values(g.exponents, g.coefficients, keep, x)
+
+
+# ------------------------------------------------------- clear errors on bad input
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: TropicalPolynomial([[1 + 1j]], [0.0]), ValueError, "complex"),
+        (lambda: TropicalPolynomial(np.array([[1.0]], dtype=complex), [0.0]),
+         ValueError, "complex"),
+        (lambda: TropicalPolynomial(torch.tensor([[1 + 1j]]), [0.0]), ValueError,
+         "complex tensor"),
+        (lambda: TropicalPolynomial([[1.0]], [1j]), ValueError, "complex"),
+        (lambda: TropicalPolynomial(np.array([[None]]), [0.0]), ValueError, "None"),
+        (lambda: TropicalPolynomial([[1.0]], [0.0])(np.array([[1j]])), ValueError,
+         "x must be real"),
+        (lambda: TropicalPolynomial([[1.0]], [0.0]) ** 1j, TypeError, "real t"),
+        (lambda: TropicalPolynomial([[1.0, 2.0]], [0.0]).to_string(names=("x",)),
+         ValueError, "one name per variable"),
+        (lambda: TropicalPolynomial([[1.0]], [0.0]).upper_hull_terms(tol=-1),
+         ValueError, "tol"),
+        (lambda: tropical_add(1j, 2), ValueError, "complex"),
+        (lambda: tropical_mul(None, 2), ValueError, "None"),
+        (lambda: TropicalRational(1, 2), TypeError, "numerator p must be"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error, message):
+    """Complex values are refused (not silently made real), names are checked."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_complex_input_is_never_silently_truncated():
+    """numpy would drop the imaginary part with only a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="complex"):
+            TropicalPolynomial(np.array([[1.0 + 0j]]), [0.0])
