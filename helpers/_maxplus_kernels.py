@@ -4,7 +4,9 @@ Forward: one pass computes the max and its argmax for every (sample, output)
 without materialising the ``batch x out x in`` sums. Backward: a scatter of the
 output gradient to the saved winners. Ties go to the lowest input index; the
 bias (encoded as winner ``in_features``) wins only when strictly larger. These
-rules match the pure-PyTorch backend exactly. Inputs are assumed free of NaN.
+rules match the pure-PyTorch backend exactly. Inputs holding NaN never reach
+these kernels: ``helpers.morph`` sends them to the torch backend, where NaN
+propagates as in ``torch.max``.
 
 Kernels are compiled on first use (a few seconds) and cached on disk by numba
 (``cache=True``), so later sessions start at once.
@@ -184,15 +186,21 @@ def _run_blocks(kernel: Callable[[int, int], None], total: int, work: int) -> No
         future.result()
 
 
-# id(mask) -> (weak reference, version, (indptr, indices)); the weak reference and
-# the version counter make sure a freed or edited mask is never served stale.
-_CSR_CACHE: dict[int, tuple[weakref.ref, int, tuple[np.ndarray, np.ndarray]]] = {}
+# id(mask) -> (weak reference, copy of the mask, (indptr, indices)). A hit needs
+# the same live tensor AND the same content: a mask replaced through ``.data``
+# or edited in place (even where ``_version`` does not see it, as through
+# ``.data`` or ``.numpy()``) is rebuilt, never served stale. Comparing the copy
+# costs one pass over the bool mask, less than the forward pass it serves.
+_CSR_CACHE: dict[
+    int, tuple[weakref.ref, torch.Tensor, tuple[np.ndarray, np.ndarray]]
+] = {}
 
 
 def _csr(mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Row pointers and ascending column indices of a bool mask (cached per version)."""
+    """Row pointers and ascending column indices of a bool mask (cached by content)."""
     hit = _CSR_CACHE.get(id(mask))
-    if hit is not None and hit[0]() is mask and hit[1] == mask._version:
+    if (hit is not None and hit[0]() is mask and hit[1].shape == mask.shape
+            and torch.equal(hit[1], mask)):
         return hit[2]
     rows, cols = mask.nonzero(as_tuple=True)  # row-major: columns ascending per row
     counts = torch.bincount(rows, minlength=mask.shape[0])
@@ -201,7 +209,7 @@ def _csr(mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     result = (indptr.numpy(), cols.to(torch.int64).numpy())
     for key in [k for k, v in _CSR_CACHE.items() if v[0]() is None]:
         del _CSR_CACHE[key]  # forget masks that no longer exist
-    _CSR_CACHE[id(mask)] = (weakref.ref(mask), mask._version, result)
+    _CSR_CACHE[id(mask)] = (weakref.ref(mask), mask.detach().clone(), result)
     return result
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import shutil
 import socket
 from dataclasses import dataclass
@@ -74,6 +75,12 @@ _SHIPPED_FILES = {
     ),
 }
 _DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+# The IDX files of the MNIST-layout datasets, per split: (images, labels).
+_IDX_FILES = {
+    split: (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+    for split, prefix in (("train", "train"), ("test", "t10k"))
+}
+
 _DOWNLOAD_HOSTS = {
     "mnist": "ossci-datasets.s3.amazonaws.com",
     "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
@@ -133,19 +140,151 @@ def _try_torchvision(name: str, root: Path, download: bool):
         test = cls(str(root), train=False, download=download)
     except (RuntimeError, OSError, ValueError):
         return None
+    _check_loaded(train, test, where=f"{_DISPLAY[name]} files in {root}")
     return train, test
 
 
 def _install_debian_fashion(root: Path) -> bool:
-    """Gunzip Debian's Fashion-MNIST into torchvision's raw layout under ``root``."""
+    """Gunzip Debian's Fashion-MNIST into torchvision's raw layout under ``root``.
+
+    A file already there is never replaced: if the folder holds part of the
+    dataset, nothing is installed (mixing sources would misname the data).
+    """
     if not _DEBIAN_FASHION.is_dir():
         return False
     raw = root / "FashionMNIST" / "raw"
+    present = [raw / n for pair in _IDX_FILES.values() for n in pair
+               if (raw / n).exists()]
+    if present:
+        print(f"[data] {raw} holds only part of Fashion-MNIST "
+              f"({', '.join(p.name for p in present)}); leaving it as it is")
+        return False
     raw.mkdir(parents=True, exist_ok=True)
     for gz in _DEBIAN_FASHION.glob("*-ubyte.gz"):
         with gzip.open(gz, "rb") as src, open(raw / gz.name[:-3], "wb") as dst:
             shutil.copyfileobj(src, dst)
     return True
+
+
+# ------------------------------------------------ checking the user's files
+
+
+def _read_idx_header(path: Path, ndim: int) -> tuple[int, ...]:
+    """Shape stored in an IDX uint8 file; ``ValueError`` saying what is wrong."""
+    raw = path.read_bytes()
+    header = 4 + 4 * ndim
+    if len(raw) < header or raw[:4] != bytes([0, 0, 8, ndim]):
+        raise ValueError(
+            f"not an IDX file of {ndim}-D unsigned bytes (wrong or missing header)"
+        )
+    shape = tuple(int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim))
+    if len(raw) - header != int(np.prod(shape)):
+        raise ValueError(
+            f"header announces shape {shape} ({int(np.prod(shape)):,} bytes) but "
+            f"the file holds {len(raw) - header:,} bytes of data"
+        )
+    return shape
+
+
+def _idx_problems(raw: Path) -> dict[Path, str]:
+    """Bad MNIST-layout files in ``raw``: path -> reason (present files only)."""
+    bad: dict[Path, str] = {}
+    for images_name, labels_name in _IDX_FILES.values():
+        images, labels = raw / images_name, raw / labels_name
+        shapes: dict[Path, tuple[int, ...]] = {}
+        for path, ndim in ((images, 3), (labels, 1)):
+            if path.exists():
+                try:
+                    shapes[path] = _read_idx_header(path, ndim)
+                except ValueError as err:
+                    bad[path] = str(err)
+        if images in shapes and shapes[images][1:] != (28, 28):
+            bad[images] = f"images are {shapes[images][1:]}, not 28x28"
+        if labels in shapes:
+            y = np.frombuffer(labels.read_bytes(), dtype=np.uint8, offset=8)
+            if y.size and int(y.max()) > 9:
+                bad[labels] = f"labels must lie in 0..9, found {int(y.max())}"
+        if images in shapes and labels in shapes and images not in bad and (
+            shapes[images][0] != shapes[labels][0]
+        ):
+            reason = (f"{shapes[images][0]:,} images in {images.name} but "
+                      f"{shapes[labels][0]:,} labels in {labels.name}")
+            bad.setdefault(images, reason)
+            bad.setdefault(labels, reason)
+    return bad
+
+
+def _cifar_problems(folder: Path) -> dict[Path, str]:
+    """Bad CIFAR-10 batch files in ``folder``: path -> reason (present files only)."""
+    from torchvision.datasets import cifar
+
+    bad: dict[Path, str] = {}
+    cls = datasets.CIFAR10
+    for file_name, md5 in cls.train_list + cls.test_list:
+        path = folder / file_name
+        if not path.exists():
+            continue
+        if not cifar.check_integrity(str(path), md5):
+            bad[path] = "its checksum differs from the official CIFAR-10 file"
+            continue
+        try:
+            with open(path, "rb") as fh:
+                entry = pickle.load(fh, encoding="latin1")
+            x = np.asarray(entry["data"])
+            y = np.asarray(entry["labels"])
+        except Exception as err:  # any unreadable pickle is a bad file
+            bad[path] = f"it cannot be read as a CIFAR-10 batch ({err!r})"
+            continue
+        if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or len(x) != len(y):
+            bad[path] = (f"it holds data of shape {x.shape} and {len(y)} labels, "
+                         "not (n, 3072) and n labels")
+        elif y.size and (int(y.min()) < 0 or int(y.max()) > 9):
+            bad[path] = f"labels must lie in 0..9, found {int(y.min())}..{int(y.max())}"
+    return bad
+
+
+def _move_aside(problems: dict[Path, str]) -> None:
+    """Rename each bad file to ``<name>.bad`` (numbered if taken) and say so."""
+    for path, reason in problems.items():
+        target = path.with_name(path.name + ".bad")
+        k = 1
+        while target.exists():
+            target = path.with_name(f"{path.name}.bad{k}")
+            k += 1
+        path.rename(target)
+        print(f"[data] {path} is not usable: {reason}. Moved it aside to "
+              f"{target.name}; the loader now tries its other sources.")
+
+
+def _check_folder(name: str, root: Path) -> None:
+    """Move aside (with a message) files in the data folder that would load wrongly.
+
+    Runs before any loader touches the folder, so a fallback never silently
+    overwrites, or silently uses, a truncated or mismatched file.
+    """
+    if name == "cifar10":
+        folder = root / datasets.CIFAR10.base_folder
+        problems = _cifar_problems(folder) if folder.is_dir() else {}
+    else:
+        raw = root / _TV_CLASS[name].__name__ / "raw"
+        problems = _idx_problems(raw) if raw.is_dir() else {}
+    _move_aside(problems)
+
+
+def _check_loaded(train, test, where: str) -> None:
+    """Refuse a loaded dataset whose images and labels disagree or leave 0..9."""
+    for split, ds in (("train", train), ("test", test)):
+        y = torch.as_tensor(ds.targets)
+        if len(ds.data) != len(y):
+            raise RuntimeError(
+                f"{where}: the {split} split has {len(ds.data):,} images but "
+                f"{len(y):,} labels"
+            )
+        if len(y) and (int(y.min()) < 0 or int(y.max()) > 9):
+            raise RuntimeError(
+                f"{where}: {split} labels must lie in 0..9, found "
+                f"{int(y.min())}..{int(y.max())}"
+            )
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
@@ -178,6 +317,7 @@ def _describe_origin(n_train: int, full_size: int, where: str) -> str:
 def _load_real(name: str, root: Path, download: bool):
     """Load ``name`` from the first source that works, in the documented order."""
     full = 50000 if name == "cifar10" else 60000
+    _check_folder(name, root)
     found = _try_torchvision(name, root, download=False)
     if found:
         return (

@@ -439,7 +439,32 @@ def accuracy_on_features(
         )
     if features.shape[0] == 0:
         raise ValueError("features is empty")
+    _check_features(head, features, labels)
     return evaluate(head, (features, labels), batch_size=batch_size)["accuracy"]
+
+
+def _check_features(
+    head: nn.Module, features: torch.Tensor, labels: torch.Tensor | None = None
+) -> None:
+    """Clear errors for features of the wrong width and labels outside the classes."""
+    d, _, classes = head_sizes(head)
+    if features.dim() != 2 or features.shape[1] != d:
+        raise ValueError(
+            f"features must have shape (N, {d}) for this head, got "
+            f"{tuple(features.shape)}"
+        )
+    if labels is None:
+        return
+    if labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ValueError(
+            f"labels must be a 1-D integer tensor, got {labels.dtype} "
+            f"{tuple(labels.shape)}"
+        )
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise ValueError(
+            f"labels must lie in 0..{classes - 1} (the head has {classes} classes), "
+            f"found {int(labels.min())}..{int(labels.max())}"
+        )
 
 
 def pruning_grid(
@@ -478,6 +503,7 @@ def maxplus_usage(
     if features.dim() != 2 or features.shape[0] == 0:
         raise ValueError(f"features must be a non-empty (N, d) tensor, got "
                          f"{tuple(features.shape)}")
+    _check_features(head, features)
     was_training = head.training
     head.eval()
     morph, live = head.morph, _live(head.morph)

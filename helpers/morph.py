@@ -32,7 +32,9 @@ installed and ``"torch"`` otherwise; the environment variable
 compiler because it is a plain pip/conda package (preinstalled in Colab) that needs
 no C++ toolchain, and its kernels are cached on disk after the first compilation;
 ``benchmarks/maxplus_layer.py`` measures both backends against ``nn.Linear``.
-Inputs are assumed free of NaN.
+NaN propagates as in ``torch.max``: a NaN sum wins its output (inputs or
+parameters holding NaN always take the torch path, so the backends agree), and
+second-order gradients (``create_graph=True``) are supported by both backends.
 
 The last part of the module implements max-plus filter selection (Zhang et al.,
 ISMM 2019): :class:`MaxPlusBlock` (linear filters, then a max-plus layer to the
@@ -164,8 +166,9 @@ def maxplus_naive(
 ) -> torch.Tensor:
     """Reference max-plus product by broadcasting; costs batch x out x in memory."""
     _check_inputs(x, weight, bias, mask)
-    w = weight if mask is None else weight.masked_fill(~mask, -math.inf)
-    sums = x[:, None, :] + w[None, :, :]  # (B, out, in): the expensive tensor
+    sums = x[:, None, :] + weight[None, :, :]  # (B, out, in): the expensive tensor
+    if mask is not None:  # dead entries never enter the max (even for x = inf)
+        sums = sums.masked_fill(~mask, -math.inf)
     if bias is not None:
         b = bias[None, :, None].expand(x.shape[0], -1, 1)
         sums = torch.cat([sums, b], dim=2)  # the bias is the last candidate
@@ -183,17 +186,20 @@ def _torch_forward(
     """Values (B, out) and winners (B, out; ``in`` means the bias) in chunks."""
     batch, in_features = x.shape
     out_features = weight.shape[0]
-    w = weight if mask is None else weight.masked_fill(~mask, -math.inf)
     values = torch.empty(batch, out_features, dtype=x.dtype, device=x.device)
     winners = torch.empty(batch, out_features, dtype=torch.long, device=x.device)
     step = max(1, chunk_elements // max(1, batch * in_features))
     for lo in range(0, out_features, step):
         hi = min(out_features, lo + step)
-        sums = x[:, None, :] + w[None, lo:hi, :]  # (B, chunk, in)
+        sums = x[:, None, :] + weight[None, lo:hi, :]  # (B, chunk, in)
+        if mask is not None:  # dead entries never enter the max (even x = inf)
+            sums.masked_fill_(~mask[None, lo:hi], -math.inf)
         val, idx = sums.max(dim=2)  # first index among ties
         if bias is not None:
             b = bias[lo:hi].expand_as(val)
-            use_bias = b > val  # the bias wins only when strictly larger
+            # The bias wins only when strictly larger, or when it is NaN and no
+            # input sum is (NaN propagates as in torch.max, first NaN winning).
+            use_bias = (b > val) | (torch.isnan(b) & ~torch.isnan(val))
             val = torch.where(use_bias, b, val)
             idx = torch.where(use_bias, torch.full_like(idx, in_features), idx)
         values[:, lo:hi] = val
@@ -262,8 +268,45 @@ class _MaxPlusNumba(torch.autograd.Function):
         (winners,) = ctx.saved_tensors
         need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
                 ctx.has_bias and ctx.needs_input_grad[2])
+        if torch.is_grad_enabled():
+            # create_graph=True: the compiled scatter is invisible to autograd, so
+            # use the differentiable torch scatter (same winners, same result).
+            return (*_scatter_backward(grad.contiguous(), winners.long(),
+                                       ctx.in_features, need), None)
         gx, gw, gb = kernels.backward(grad, winners, ctx.in_features, need)
         return gx, gw, gb, None
+
+
+def _as_rows(x: torch.Tensor) -> torch.Tensor:
+    """View an input (..., in) as rows (N, in); clear errors for no features."""
+    if x.dim() == 0:
+        raise ValueError("x must have at least one dimension (its features)")
+    if x.shape[-1] == 0:
+        raise ValueError(
+            "x has 0 features: a max-plus product needs in_features >= 1"
+        )
+    return x.reshape(-1, x.shape[-1])
+
+
+def _numba_or_torch(
+    chosen: str,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+) -> str:
+    """Fall back from the compiled kernel to torch where only torch is defined.
+
+    The kernel is compiled for float32 and float64 only; and NaN must propagate
+    as in ``torch.max`` (a NaN sum wins), which the kernel's ``>`` comparisons
+    would skip, so inputs or parameters holding NaN take the torch path.
+    """
+    if chosen != "numba":
+        return chosen
+    if x.dtype not in (torch.float32, torch.float64):
+        return "torch"
+    if any(bool(torch.isnan(t).any()) for t in (x, weight, bias) if t is not None):
+        return "torch"
+    return chosen
 
 
 def maxplus(
@@ -281,16 +324,13 @@ def maxplus(
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() == 0:
-        raise ValueError("x must have at least one dimension (its features)")
+    x2 = _as_rows(x)
     lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
     _check_inputs(x2, weight, bias, mask)
     if chunk_elements < 1:
         raise ValueError(f"chunk_elements must be >= 1, got {chunk_elements}")
-    chosen = resolve_backend(str(backend), x.device)
-    if chosen == "numba" and x.dtype not in (torch.float32, torch.float64):
-        chosen = "torch"  # the kernel is compiled for float32 and float64 only
+    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight,
+                             bias)
     if chosen == "numba":
         y = _MaxPlusNumba.apply(x2, weight, bias, mask)
     else:
@@ -313,13 +353,12 @@ def winners(
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() == 0:
-        raise ValueError("x must have at least one dimension (its features)")
+    x2 = _as_rows(x)
     lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
     _check_inputs(x2, weight, bias, mask)
-    chosen = resolve_backend(str(backend), x.device)
-    if chosen == "numba" and x.dtype in (torch.float32, torch.float64):
+    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight,
+                             bias)
+    if chosen == "numba":
         from helpers import _maxplus_kernels as kernels
 
         _, win = kernels.forward(x2, weight, bias, mask)
@@ -342,6 +381,9 @@ def sparse_mask(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Boolean (out, in) mask, each entry live independently with prob. k/(in*out)."""
+    _check_sizes(in_features, out_features)
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
     total = in_features * out_features
     if not 0 < k <= total:
         raise ValueError(
@@ -518,6 +560,19 @@ class Maxout(nn.Module):
 
 
 # ------------------------------------------- max-plus filter selection (Zhang 2019)
+def _flat_input(x: torch.Tensor, in_features: int) -> torch.Tensor:
+    """Flatten (N, ...) to (N, in_features); clear errors for other sizes."""
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise ValueError("x must be a tensor of shape (N, ...) with a batch axis")
+    flat = x.flatten(1)
+    if flat.shape[1] != in_features:
+        raise ValueError(
+            f"each item of x has {flat.shape[1]} values (shape "
+            f"{tuple(x.shape[1:])}) but the layer expects {in_features}"
+        )
+    return flat
+
+
 class MaxPlusBlock(nn.Module):
     """Max-plus block classifier: flatten, Linear(in, F, no bias), MaxPlus(F, C).
 
@@ -558,7 +613,7 @@ class MaxPlusBlock(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Filter responses ``a_f . x`` (N, F) of images or vectors (N, ...)."""
-        return self.linear(x.flatten(1))
+        return self.linear(_flat_input(x, self.linear.in_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores (N, C); dropout acts on the filter responses in training."""
@@ -613,6 +668,14 @@ class PerClassMaxout(nn.Module):
             raise ValueError("weight must be (pieces, in) and bias (pieces,)")
         if piece_class.shape != (weight.shape[0],) or piece_class.dtype != torch.long:
             raise ValueError("piece_class must be a long tensor of shape (pieces,)")
+        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+            raise ValueError(f"classes must be a positive int, got {classes!r}")
+        if len(piece_class) and (int(piece_class.min()) < 0
+                                 or int(piece_class.max()) >= classes):
+            raise ValueError(
+                f"piece_class must name classes in 0..{classes - 1}, found "
+                f"{int(piece_class.min())}..{int(piece_class.max())}"
+            )
         counts = torch.bincount(piece_class, minlength=classes)
         if len(counts) != classes or not bool((counts > 0).all()):
             raise ValueError(f"every class in 0..{classes - 1} needs a piece")
@@ -638,7 +701,8 @@ class PerClassMaxout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores (N, C): per-class max of the affine pieces."""
-        z = nn.functional.linear(x.flatten(1), self.weight, self.bias)  # (N, P)
+        z = nn.functional.linear(_flat_input(x, self.weight.shape[1]), self.weight,
+                                 self.bias)  # (N, P)
         out = z.new_full((z.shape[0], self.classes), -math.inf)
         index = self.piece_class.expand(z.shape[0], -1)
         return out.scatter_reduce(1, index, z, reduce="amax", include_self=True)
@@ -661,6 +725,24 @@ def win_counts(
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} items but y has {len(y)}")
     classes, filters = block.maxplus.weight.shape
+    if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.is_floating_point() or (
+        y.dtype == torch.bool or y.is_complex()
+    ):
+        raise ValueError(
+            "y must be a 1-D integer tensor of class labels, got "
+            f"{type(y).__name__} {getattr(y, 'dtype', '')} "
+            f"{tuple(getattr(y, 'shape', ()))}"
+        )
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= classes):
+        raise ValueError(
+            f"labels must lie in 0..{classes - 1} (the block has {classes} classes), "
+            f"found {int(y.min())}..{int(y.max())}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
+        batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    y = y.long()
     counts = torch.zeros(classes, filters, dtype=torch.long)
     used = torch.zeros(len(y), dtype=torch.bool)
     for lo in range(0, len(y), batch_size):
@@ -700,6 +782,10 @@ def select_by_wins(counts: torch.Tensor, min_fraction: float = 0.0) -> torch.Ten
         )
     if not 0.0 <= min_fraction < 1.0:
         raise ValueError(f"min_fraction must be in [0, 1), got {min_fraction}")
+    if counts.is_floating_point() and not bool(torch.isfinite(counts).all()):
+        raise ValueError("counts contains NaN or infinite entries")
+    if bool((counts < 0).any()):
+        raise ValueError("counts must be non-negative (numbers of wins)")
     bar = torch.floor(min_fraction * counts.sum(dim=1, keepdim=True))
     return _at_least_one(counts > bar, counts.float())
 
@@ -716,6 +802,8 @@ def select_by_weight(w2: torch.Tensor, t: float = 0.6) -> torch.Tensor:
     if not 0.0 <= t <= 1.0:
         raise ValueError(f"t must be in [0, 1], got {t}")
     w2 = w2.detach()
+    if not bool(torch.isfinite(w2).all()):
+        raise ValueError("w2 contains NaN or infinite entries")
     top = w2.max(dim=1, keepdim=True).values
     keep = (w2 >= t * top) & (top > 0)
     return _at_least_one(keep, w2)

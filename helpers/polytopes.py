@@ -62,6 +62,14 @@ def _points(points: ArrayLike, name: str = "points") -> np.ndarray:
     return p
 
 
+def _check_tol(tol: object) -> None:
+    """Reject tolerances that are not a real number in [0, 1) (relative to size)."""
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not (
+        0 <= tol < 1
+    ):
+        raise ValueError(f"tol must be a relative tolerance in [0, 1), got {tol!r}")
+
+
 def _poly(f: object) -> TropicalPolynomial:
     """Check that ``f`` is a :class:`TropicalPolynomial`."""
     if not isinstance(f, TropicalPolynomial):
@@ -101,6 +109,7 @@ class AffineFrame:
 
 def affine_frame(points: ArrayLike, tol: float = DEFAULT_TOL) -> AffineFrame:
     """Express points in an orthonormal frame of their affine hull (via an SVD)."""
+    _check_tol(tol)
     p = _points(points)
     origin = p.mean(axis=0)
     centred = p - origin
@@ -122,6 +131,7 @@ def convex_hull_vertices(points: ArrayLike, tol: float = DEFAULT_TOL) -> np.ndar
     ``tol`` (relative to the coordinates' size) of a lower-dimensional affine
     hull are treated as lying on it.
     """
+    _check_tol(tol)
     p = _points(points)
     reps = _first_occurrences(p)
     frame = affine_frame(p[reps], tol)
@@ -164,6 +174,7 @@ def support_function(points: ArrayLike, u: ArrayLike) -> np.ndarray:
 
 def minkowski_sum(p: ArrayLike, q: ArrayLike, tol: float = DEFAULT_TOL) -> np.ndarray:
     """Vertices of ``conv(p) + conv(q)``: the hull of all pairwise sums."""
+    _check_tol(tol)
     a, b = _points(p, "p"), _points(q, "q")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"p has dimension {a.shape[1]} but q has {b.shape[1]}")
@@ -190,6 +201,7 @@ def hull_facets(
     outward ``normal``), its vertices in cyclic order first when the facet is a
     polygon. Raises ``ValueError`` if the points do not span their space.
     """
+    _check_tol(tol)
     p = _points(points)
     frame = affine_frame(p, tol)
     if frame.dim != p.shape[1] or p.shape[1] < 2:
@@ -249,30 +261,40 @@ def upper_hull(f: TropicalPolynomial, tol: float = DEFAULT_TOL) -> UpperHull:
     coefficient are added: the hull is then full-dimensional, and its facets
     with a positive last normal coordinate are exactly the upper faces.
     """
+    _check_tol(tol)
     f = _poly(f)
     lifted = lift(f)
     reps = _first_occurrences(lifted)
     a, b = f.exponents[reps], f.coefficients[reps]
-    frame = affine_frame(a, tol)
+    # Work in units where each exponent coordinate and the coefficients spread
+    # over about 1 (a positive rescaling of x and f, which keeps the faces), so
+    # the tolerances do not depend on the units; normals are mapped back below.
+    a_scale = np.ptp(a, axis=0)
+    a_scale[a_scale == 0] = 1.0
+    b_scale = float(np.ptp(b)) or 1.0
+    frame = affine_frame((a - a.min(axis=0)) / a_scale, tol)
     if frame.dim == 0:
         # One distinct exponent: only the largest coefficient matters.
         top = reps[[int(np.argmax(b))]]
         normal = np.r_[np.zeros(f.dim), 1.0][None, :]
         return UpperHull(lifted, top, (top,), (top,), normal, 0)
-    c = frame.coords
-    drop = max(1.0, float(np.ptp(b)))
-    lowered = np.full((len(b), 1), b.min() - drop)
-    z = np.vstack([np.hstack([c, b[:, None]]), np.hstack([c, lowered])])
+    c_scale = np.abs(frame.coords).max(axis=0)
+    b_scale = float(np.ptp(b)) or 1.0
+    c = frame.coords / c_scale
+    bn = (b - b.min()) / b_scale
+    lowered = np.full((len(b), 1), -1.0)
+    z = np.vstack([np.hstack([c, bn[:, None]]), np.hstack([c, lowered])])
     facets, facet_vertices, normals = [], [], []
     for on, normal, _ in hull_facets(z, tol):
         if normal[-1] <= tol:
             continue
         on = on[on < len(reps)]  # drop the lowered copies (never on an upper face)
         face_reps = reps[on]
-        verts = face_reps[convex_hull_vertices(a[on], tol)]
+        verts = face_reps[convex_hull_vertices(c[on], tol)]
         facets.append(np.concatenate([verts, np.setdiff1d(face_reps, verts)]))
         facet_vertices.append(verts)
-        x = (normal[:-1] / normal[-1]) @ frame.basis
+        # x in rescaled units (where the face's terms tie), then in f's units
+        x = ((normal[:-1] / c_scale / normal[-1]) @ frame.basis) * b_scale / a_scale
         normals.append(np.r_[x, 1.0])
     order = sorted(range(len(facets)), key=lambda k: sorted(facet_vertices[k]))
     facets = [facets[k] for k in order]
@@ -334,6 +356,7 @@ def dual_subdivision(
     Edges are listed when ``Newt(f)`` has affine dimension at most 2 (the
     pictures of this book); cells, vertices and dual points in any dimension.
     """
+    _check_tol(tol)
     uh = upper_hull(f, tol)
     counts: dict[tuple[int, int], int] = {}
     if uh.affine_dim <= 2:
@@ -417,6 +440,7 @@ def tropical_hypersurface(
     not empty) are the pieces. Computed from the function alone, so comparing
     with :func:`dual_subdivision` checks the duality rather than assuming it.
     """
+    _check_tol(tol)
     f = _poly(f)
     if f.dim not in (1, 2):
         raise ValueError(f"tropical_hypersurface supports d = 1 or 2, got d = {f.dim}")

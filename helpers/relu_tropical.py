@@ -28,14 +28,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.tropical import TropicalPolynomial, TropicalRational, as_finite_array
+from helpers.tropical import (
+    TropicalPolynomial,
+    TropicalRational,
+    clear_winners,
+    as_finite_array,
+)
 from helpers.zonotopes import affine_frame, convex_hull
 
 ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
 
 #: A facet counts as upper when its unit outer normal has last coordinate above
 #: this. Vertical facets (normal ``(n, 0)``) are thereby excluded, as they must be;
-#: a term is dropped only if it wins nowhere with ``|x| < 1 / UPPER_NORMAL_TOL``.
+#: a term is dropped only if it wins nowhere with ``|x| < 1 / UPPER_NORMAL_TOL``
+#: in units where exponents and coefficients each spread over about 1.
 UPPER_NORMAL_TOL = 1e-10
 
 #: Largest term list a product may form before pruning (Qhull path, and the far
@@ -200,10 +206,13 @@ def upper_hull_indices(E: ArrayLike, c: ArrayLike) -> np.ndarray:
     facet (outer normal with positive last coordinate). The hull is computed by
     Qhull in the affine span of the lifted points; when that span does not
     contain the vertical direction every vertex is needed. Terms with equal
-    exponents keep only the largest coefficient. A term that is the unique
-    maximum only where ``|x| > 1 / UPPER_NORMAL_TOL`` (``1e10``) counts as
-    never maximal, so that rounding in Qhull's normals cannot keep terms
-    that tie on a vertical facet. Above ``MAX_QHULL_DIM`` it
+    exponents keep only the largest coefficient. The hull is taken in units
+    where every exponent coordinate and the coefficients spread over about 1
+    (a rescaling of ``x`` and ``f``, which keeps the answer); there a term that
+    is the unique maximum only where ``|x| > 1 / UPPER_NORMAL_TOL`` (``1e10``)
+    counts as never maximal, so that rounding in Qhull's normals cannot keep
+    terms that tie on a vertical facet. Terms seen winning alone at sampled
+    points are always kept. Above ``MAX_QHULL_DIM`` it
     falls back to one linear program per term
     (:meth:`TropicalPolynomial.upper_hull_terms`).
     """
@@ -226,7 +235,16 @@ def upper_hull_indices(E: ArrayLike, c: ArrayLike) -> np.ndarray:
     if L.shape[1] > MAX_QHULL_DIM:
         keep = TropicalPolynomial(E[cand], c[cand]).upper_hull_terms()
         return np.sort(cand[keep])
-    return np.sort(cand[_upper_hull_lifted(L)])
+    # Centre and scale every column to spread about 1: a positive rescaling of x
+    # and f, which keeps the upper-hull vertices, so Qhull's tolerances do not
+    # depend on the units of the exponents or coefficients.
+    L = L - L.mean(axis=0)
+    spread = np.abs(L).max(axis=0)
+    L = L / np.where(spread > 0, spread, 1.0)
+    keep = np.zeros(len(cand), dtype=bool)
+    keep[_upper_hull_lifted(L)] = True
+    keep |= clear_winners(L, samples=16)  # a term seen winning alone stays
+    return np.sort(cand[keep])
 
 
 def _upper_hull_lifted(L: np.ndarray) -> np.ndarray:
@@ -476,6 +494,10 @@ def neuron_matching_bound(
     because ``relu`` is 1-Lipschitz.
     """
     Aa, Ca, Am = _array(A, "A"), _array(C, "C"), _array(A_merged, "A_merged")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or (
+        not np.isfinite(radius) or radius < 0
+    ):
+        raise ValueError(f"radius must be finite and >= 0, got {radius!r}")
     lab = np.asarray(labels)
     if Ca.ndim == 1:
         Ca = Ca[None, :]
@@ -639,6 +661,8 @@ def count_linear_regions(
     if method != "grid":
         raise ValueError(f"method must be 'exact' or 'grid', got {method!r}")
     d = mlp_layers(net)[0][0].shape[1]
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)):
+        raise TypeError(f"resolution must be an int, got {type(resolution).__name__}")
     if resolution < 2 or resolution**d > 5_000_000:
         raise ValueError(
             f"resolution {resolution} in {d} dimensions gives more than 5,000,000 "
@@ -705,6 +729,8 @@ def sawtooth_net(depth: int, dtype=torch.float64) -> nn.Sequential:
     itself; composing it ``depth`` times gives ``2^depth`` linear pieces on
     ``[0, 1]`` with only ``2 depth`` hidden units.
     """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
+        raise TypeError(f"depth must be an int, got {type(depth).__name__}")
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     mods: list[nn.Module] = []

@@ -348,7 +348,7 @@ def _locked_manifest(directory: Path) -> Iterator[dict[str, Any]]:
     with open(directory / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = directory / MANIFEST.name
-        manifest = json.loads(path.read_text()) if path.exists() else {}
+        manifest = _parse_manifest(path.read_text(), path) if path.exists() else {}
         yield manifest
         path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
@@ -356,7 +356,70 @@ def _locked_manifest(directory: Path) -> Iterator[dict[str, Any]]:
 def read_manifest(directory: Path = CHECKPOINT_DIR) -> dict[str, Any]:
     """The checkpoint manifest as a dict (empty if there is none yet)."""
     path = directory / MANIFEST.name
-    return json.loads(path.read_text()) if path.exists() else {}
+    return _parse_manifest(path.read_text(), path) if path.exists() else {}
+
+
+def _parse_manifest(text: str, path: Path) -> dict[str, Any]:
+    """Parse the manifest JSON; a clear error names the file if it is no object."""
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"checkpoint manifest {path} is not valid JSON: {err}"
+        ) from err
+    if not isinstance(manifest, dict):
+        raise ValueError(
+            f"checkpoint manifest {path} must map checkpoint names to entries, "
+            f"got a JSON {type(manifest).__name__}"
+        )
+    return manifest
+
+
+#: Keys every manifest entry holds, with the types they must have.
+ENTRY_FIELDS: dict[str, tuple[type, ...]] = {
+    "file": (str,),
+    "sha256": (str,),
+    "command": (str,),
+    "description": (str,),
+    "torch": (str,),
+    "created": (str,),
+    "history": (dict,),
+    "data": (str,),
+    "accuracy": (int, float),
+    "seed": (int,),
+    "config": (dict,),
+}
+
+
+def check_entry(name: str, entry: object) -> dict[str, Any]:
+    """Return ``entry`` when it is a well-formed manifest entry; else name the fault."""
+    if not isinstance(entry, dict):
+        raise ValueError(
+            f"manifest entry {name!r} must be a JSON object, got "
+            f"{type(entry).__name__}"
+        )
+    for key, types in ENTRY_FIELDS.items():
+        if key not in entry:
+            raise ValueError(f"manifest entry {name!r} has no key {key!r}")
+        value = entry[key]
+        if isinstance(value, bool) or not isinstance(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise ValueError(
+                f"manifest entry {name!r}: key {key!r} must be {wanted}, got "
+                f"{type(value).__name__} {value!r:.60}"
+            )
+    digest = entry["sha256"]
+    if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+        raise ValueError(
+            f"manifest entry {name!r}: key 'sha256' must be 64 lowercase hex "
+            f"digits, got {digest!r:.70}"
+        )
+    if entry["file"] != f"{name}.pt":
+        raise ValueError(
+            f"manifest entry {name!r}: key 'file' must be {name + '.pt'!r}, got "
+            f"{entry['file']!r}"
+        )
+    return entry
 
 
 def train_and_save(
@@ -385,6 +448,7 @@ def train_and_save(
         "created": _dt.date.today().isoformat(),
         **result,
     }
+    check_entry(name, entry)  # a recipe reporting a wrong type fails here, by name
     with _locked_manifest(directory) as manifest:
         manifest[name] = entry
     model.eval()
@@ -454,6 +518,7 @@ def load_or_train(
         print(f"[checkpoint] {name}: {reason}; training with its recipe "
               f"into {directory}")
         return train_and_save(name, directory)
+    check_entry(name, entry)
     actual = sha256(path)
     if actual != entry["sha256"]:
         raise RuntimeError(

@@ -13,7 +13,7 @@ from typing import Union
 
 import numpy as np
 import torch
-from scipy.optimize import linprog
+from scipy.optimize import nnls
 
 ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple, float, int]
 
@@ -25,35 +25,106 @@ TROPICAL_ONE = 0.0
 
 def tropical_add(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Tropical sum ``a (+) b = max(a, b)``, elementwise."""
-    return np.maximum(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return np.maximum(_as_float_array(a, "a"), _as_float_array(b, "b"))
 
 
 def tropical_mul(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Tropical product ``a (.) b = a + b``, elementwise (``-inf`` absorbs)."""
-    return np.asarray(a, dtype=float) + np.asarray(b, dtype=float)
+    return _as_float_array(a, "a") + _as_float_array(b, "b")
+
+
+def _real_float64(value: ArrayLike, name: str, error: type[Exception]) -> np.ndarray:
+    """Float64 copy of real numeric input; ``error`` for anything else.
+
+    Complex values (whose imaginary part a plain float conversion would drop
+    silently), ``None``, strings and ragged sequences are refused by name.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise error(f"{name} must be real, got a complex tensor ({value.dtype})")
+        value = value.detach().cpu().double().numpy()
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        raise error(f"{name} must be a rectangular numeric array ({err})") from err
+    if raw.dtype.kind == "c" or (
+        raw.dtype == object and any(isinstance(v, complex) for v in raw.flat)
+    ):
+        raise error(f"{name} must be real numbers, got complex values")
+    if raw.dtype == object and any(v is None for v in raw.flat):
+        raise error(f"{name} must be numeric, got None entries")
+    if raw.dtype.kind not in "biufO":
+        raise error(f"{name} must be numeric, got {raw.dtype} entries")
+    try:
+        return np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise error(f"{name} must be numeric, got {type(value).__name__}") from err
 
 
 def _as_float_array(value: ArrayLike, name: str) -> np.ndarray:
-    """Convert NumPy arrays, tensors or sequences to a float64 array."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    try:
-        return np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from err
+    """Convert real NumPy arrays, tensors or sequences to a float64 array."""
+    return _real_float64(value, name, ValueError)
 
 
 def as_finite_array(value: ArrayLike, name: str) -> np.ndarray:
     """Float64 copy of an array or tensor; clear errors for bad or non-finite input."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().double().numpy()
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric, got {type(value).__name__}") from err
+    arr = _real_float64(value, name, TypeError)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite entries")
     return arr
+
+
+def clear_winners(z: np.ndarray, samples: int = 64) -> np.ndarray:
+    """Rows of lifted points ``(a, b)`` that win alone, by a clear margin, somewhere.
+
+    Such a term beats all others at a point, so no simplification may drop it;
+    testing random points at several scales first spares most certificates.
+    ``z`` should be normalised (columns spreading over about 1).
+    """
+    n, d = z.shape[0], z.shape[1] - 1
+    sure = np.zeros(n, dtype=bool)
+    if n == 1:
+        sure[0] = True
+        return sure
+    gen = np.random.default_rng(0)
+    x = gen.standard_normal((samples * 4, d))
+    x *= np.repeat([1.0, 10.0, 1e3, 1e6], samples)[:, None]
+    margin = 1e-6 * (1.0 + np.abs(x).sum(axis=1))
+    step = max(1, (1 << 22) // n)  # bound the (points x terms) block in memory
+    for lo in range(0, len(x), step):
+        vals = x[lo:lo + step] @ z[:, :-1].T + z[:, -1]
+        rows = np.arange(len(vals))
+        best = vals.argmax(axis=1)
+        top = vals[rows, best]
+        vals[rows, best] = -np.inf
+        clear = top - vals.max(axis=1) > margin[lo:lo + step]
+        sure[best[clear]] = True
+    return sure
+
+
+def _dominated(z: np.ndarray, p: np.ndarray, tol: float) -> bool:
+    """True when term ``p`` never beats the rows ``(a, b)`` of ``z`` (certified).
+
+    That holds exactly when a convex combination of the rows has exponent
+    ``p[:-1]`` and coefficient ``>= p[-1]``. Non-negative least squares (with a
+    slack for the coefficient) finds the closest such combination; it counts
+    only if its residuals, checked directly, are within ``tol``.
+    """
+    a, b = z[:, :-1], z[:, -1]
+    n = len(z)
+    m = np.vstack([a.T, b[None, :], np.ones((1, n))])
+    slack = np.zeros((m.shape[0], 1))
+    slack[-2] = -1.0  # sum lam b - slack = p_b with slack >= 0
+    try:
+        sol, _ = nnls(np.hstack([m, slack]), np.r_[p, 1.0], maxiter=50 * (n + 1))
+    except RuntimeError:  # no convergence: keep the term
+        return False
+    lam = sol[:n]
+    if lam.sum() <= 0:
+        return False
+    lam = lam / lam.sum()
+    exp_err = np.abs(lam @ a - p[:-1]).max(initial=0.0)
+    return bool(exp_err <= tol and lam @ b >= p[-1] - tol)
 
 
 class TropicalPolynomial:
@@ -153,43 +224,54 @@ class TropicalPolynomial:
 
     def __pow__(self, power: float) -> "TropicalPolynomial":
         """Tropical power ``f^t = t * f`` for a real ``t >= 0`` (scales every term)."""
+        is_real_tensor = (isinstance(power, torch.Tensor) and power.numel() == 1
+                          and not power.is_complex())
+        if not is_real_tensor and (isinstance(power, bool) or not isinstance(
+            power, (int, float, np.integer, np.floating)
+        )):
+            raise TypeError(
+                f"tropical powers need a real t >= 0, got {type(power).__name__}"
+            )
         t = float(power)
         if not np.isfinite(t) or t < 0:
             raise ValueError(f"tropical powers need a finite t >= 0, got {power}")
         return TropicalPolynomial(self.exponents * t, self.coefficients * t)
 
-    def upper_hull_terms(self, tol: float = 1e-9) -> np.ndarray:
-        """Sorted indices of the terms that are vertices of the upper hull of ENewt(f).
+    def upper_hull_terms(self, tol: float = 1e-12) -> np.ndarray:
+        """Sorted indices of the terms needed to keep ``f``: its upper-hull vertices.
 
-        Term ``i`` qualifies when it is the unique maximiser at some ``x``: the
-        linear program ``max t  s.t.  (a_i - a_j) . x + (b_i - b_j) >= t`` has a
-        positive optimum. Exact copies of a term are represented by their first
-        occurrence, so every distinct vertex is reported exactly once.
+        A term may be dropped exactly when its lifted point ``(a_i, b_i)`` lies in
+        the convex hull of the other lifted points lowered by any amount (a
+        convex combination of the others matches its exponent and reaches its
+        coefficient): then it never beats their maximum. The test runs in
+        normalised coordinates (each exponent coordinate and the coefficients
+        centred and divided by their spread, which only rescales ``x`` and
+        ``f``), so it does not depend on the units of the exponents. Terms that
+        win alone at sampled points are kept at once; any other is dropped only
+        with a certificate, a convex combination of the terms still kept that
+        matches its exponent to ``tol`` and its coefficient to ``-tol``
+        (relative to the spreads). When in doubt a term is kept, so the result
+        never changes the function beyond rounding. Exact copies of a term are
+        represented by their first occurrence.
         """
-        a, b = self.exponents, self.coefficients
-        lifted = np.hstack([a, b[:, None]])
+        if not (isinstance(tol, (int, float)) and 0 <= tol < 1e-3):
+            raise ValueError(f"tol must be a float in [0, 1e-3), got {tol!r}")
+        lifted = np.hstack([self.exponents, self.coefficients[:, None]])
         _, first = np.unique(lifted, axis=0, return_index=True)
-        candidates = np.sort(first)
-        keep = []
-        for i in candidates:
-            others = np.any(lifted != lifted[i], axis=1)
-            if not others.any():
-                keep.append(i)
-                continue
-            da, db = a[i] - a[others], b[i] - b[others]
-            # variables (x, t): minimise -t s.t. -da.x + t <= db, t <= 1
-            n_other = da.shape[0]
-            a_ub = np.hstack([-da, np.ones((n_other, 1))])
-            res = linprog(
-                c=np.r_[np.zeros(self.dim), -1.0],
-                A_ub=a_ub,
-                b_ub=db,
-                bounds=[(None, None)] * self.dim + [(None, 1.0)],
-                method="highs",
-            )
-            if res.status == 0 and -res.fun > tol:
-                keep.append(i)
-        return np.array(sorted(keep), dtype=int)
+        cand = np.sort(first)
+        if len(cand) == 1:
+            return cand
+        z = lifted[cand] - lifted[cand].mean(axis=0)
+        spread = np.abs(z).max(axis=0)
+        z = z / np.where(spread > 0, spread, 1.0)
+        alive = np.ones(len(cand), dtype=bool)
+        sure = clear_winners(z)  # unique winners somewhere: needed, no LP
+        for k in np.flatnonzero(~sure):
+            others = alive.copy()
+            others[k] = False
+            if others.any() and _dominated(z[others], z[k], tol):
+                alive[k] = False
+        return cand[alive]
 
     def simplify(self) -> "TropicalPolynomial":
         """The same function with only the upper-hull terms (the others never win)."""
@@ -203,6 +285,10 @@ class TropicalPolynomial:
     def to_string(self, names: tuple[str, ...] | None = None, digits: int = 3) -> str:
         """Write ``f`` as an ordinary ``max(...)`` expression."""
         names = names or tuple(f"x{k + 1}" for k in range(self.dim))
+        if len(names) != self.dim:
+            raise ValueError(
+                f"names must give one name per variable ({self.dim}), got {len(names)}"
+            )
         parts = []
         for a, b in zip(self.exponents, self.coefficients):
             s = f"{round(b, digits):g}"
@@ -224,6 +310,11 @@ class TropicalRational:
 
     def __post_init__(self) -> None:
         """Check that numerator and denominator live in the same dimension."""
+        for label, part in (("numerator p", self.p), ("denominator q", self.q)):
+            if not isinstance(part, TropicalPolynomial):
+                raise TypeError(
+                    f"{label} must be a TropicalPolynomial, got {type(part).__name__}"
+                )
         if self.p.dim != self.q.dim:
             raise ValueError(
                 f"numerator has {self.p.dim} variables, denominator {self.q.dim}"

@@ -363,19 +363,31 @@ def hausdorff_lower_bound(
 
     For convex bodies ``H(A, B) = sup_{|u| = 1} |h_A(u) - h_B(u)|`` (Hormander),
     so every sampled direction gives a valid lower bound, in any dimension.
-    ``directions`` (rows are normalised) replaces the seeded random sample.
+    ``n_directions`` is how many random directions are drawn (a positive
+    int; the ``2 D`` signed coordinate axes are always added), ``seed`` a
+    non-negative int; ``directions`` (rows are normalised) replaces the
+    seeded random sample.
     """
     A, B = as_generators(G1, "G1"), as_generators(G2, "G2")
     if A.shape[1] != B.shape[1]:
         raise ValueError(f"G1 is in R^{A.shape[1]} but G2 in R^{B.shape[1]}")
     if directions is None:
-        if n_directions < 1:
-            raise ValueError(f"n_directions must be >= 1, got {n_directions}")
-        U = _unit_directions(A.shape[1], n_directions, seed)
+        for name, value, low in (("n_directions", n_directions, 1), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(
+                    f"{name} must be an int (a count of directions / a seed), got "
+                    f"{type(value).__name__} {value!r}"
+                )
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value}")
+        U = _unit_directions(A.shape[1], int(n_directions), int(seed))
     else:
         U = _as_array(directions, "directions")
-        if U.ndim != 2 or U.shape[1] != A.shape[1]:
-            raise ValueError(f"directions must have shape (N, {A.shape[1]})")
+        if U.ndim != 2 or U.shape[1] != A.shape[1] or U.shape[0] == 0:
+            raise ValueError(
+                f"directions must have shape (N, {A.shape[1]}) with N >= 1, got "
+                f"{U.shape}"
+            )
         norms = np.linalg.norm(U, axis=1, keepdims=True)
         if np.any(norms == 0):
             raise ValueError("directions must be nonzero")

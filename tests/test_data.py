@@ -1,5 +1,6 @@
 """Data loaders: the fallback order, honest naming, and the tensor views."""
 
+import gzip
 import pickle
 from pathlib import Path
 
@@ -127,3 +128,77 @@ def test_book_data_overrides_the_folder(tmp_path, monkeypatch):
     """``BOOK_DATA`` selects the data folder."""
     monkeypatch.setenv("BOOK_DATA", str(tmp_path))
     assert data.data_root() == tmp_path
+
+
+# ------------------------------------------------ bad files in the data folder
+def _write_mnist(raw: Path, n_images: int, n_labels: int, top_label: int = 9) -> None:
+    """IDX files of a tiny MNIST in ``raw`` with chosen counts and largest label."""
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n_images, 28, 28), dtype=np.uint8)
+    labels = (np.arange(n_labels) % 10).astype(np.uint8)
+    labels[-1] = top_label
+    for prefix in ("train", "t10k"):
+        data._write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        data._write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+
+
+@pytest.mark.parametrize(
+    "n_images, n_labels, top, reason",
+    [(60, 5, 9, "60 images in train-images-idx3-ubyte but 5 labels"),
+     (20, 20, 255, "labels must lie in 0..9, found 255")],
+)
+def test_mismatched_or_out_of_range_labels_are_moved_aside_by_name(
+    tmp_path, capsys, n_images, n_labels, top, reason
+):
+    """A label file that disagrees with its images is never used, and is named."""
+    raw = tmp_path / "MNIST" / "raw"
+    _write_mnist(raw, n_images, n_labels, top)
+    x, y, source = data.load_tensors("mnist", root=tmp_path, verbose=False)
+    assert len(x) == len(y) and int(y.max()) <= 9
+    assert "npm package" in source.origin  # fell back to real data, said which
+    out = capsys.readouterr().out
+    assert "train-labels-idx1-ubyte" in out and reason in out
+    assert (raw / "train-labels-idx1-ubyte.bad").exists()
+    assert not (raw / "train-labels-idx1-ubyte").exists()
+
+
+def test_corrupt_fashion_file_is_moved_aside_not_overwritten(tmp_path, capsys,
+                                                               monkeypatch):
+    """A truncated file survives under a new name; the fallback never writes over it."""
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    monkeypatch.setattr(data, "_DEBIAN_FASHION", debian)
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    _write_mnist(raw, 20, 20)
+    bad = raw / "t10k-images-idx3-ubyte"
+    content = bad.read_bytes()[:-100]  # truncated
+    bad.write_bytes(content)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with gzip.open(debian / f"{name}.gz", "wb") as fh:
+            fh.write((raw / name).read_bytes() if name != bad.name else
+                     content + bytes(100))
+    _, _, source = data.load_datasets("fashion_mnist", root=tmp_path / "data",
+                                      verbose=False)
+    out = capsys.readouterr().out
+    assert str(bad) in out and "holds 15,580 bytes" in out
+    assert (raw / "t10k-images-idx3-ubyte.bad").read_bytes() == content
+    assert "part of Fashion-MNIST" in out  # the rest is left alone, not mixed
+    assert "shipped" in source.origin
+
+
+def test_cifar_batch_with_bad_labels_is_moved_aside(tmp_path, capsys, monkeypatch):
+    """CIFAR-10 batches are checked too: labels outside 0..9 name the batch file."""
+    from torchvision.datasets import cifar
+
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar_batches(folder, 7)
+    with open(folder / "test_batch", "wb") as fh:
+        pickle.dump({"data": np.zeros((7, 3072), np.uint8), "labels": [255] * 7}, fh)
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+    _, _, source = data.load_tensors("cifar10", root=tmp_path, verbose=False)
+    assert source.is_substitute
+    out = capsys.readouterr().out
+    assert "test_batch" in out and "labels must lie in 0..9" in out
+    assert (folder / "test_batch.bad").exists()

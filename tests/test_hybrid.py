@@ -300,3 +300,21 @@ def test_load_data_substitute_is_padded_fashion_mnist():
     assert source.is_substitute and "Fashion-MNIST 32x32" in source.name
     with pytest.raises(ValueError, match="unknown dataset"):
         hybrid.load_data("imagenet")
+
+
+@pytest.mark.parametrize(
+    "features, labels, message",
+    [
+        (torch.randn(5, 8), torch.tensor([0, 1, 2, 9, 1]), r"labels must lie in 0..2"),
+        (torch.randn(5, 8), torch.tensor([0.0, 1, 2, 1, 1]), "1-D integer tensor"),
+        (torch.randn(5, 9), torch.tensor([0, 1, 2, 1, 1]), r"shape \(N, 8\)"),
+    ],
+)
+def test_accuracy_and_usage_name_bad_labels_and_widths(features, labels, message):
+    """Out-of-range labels and wrong feature widths get clear errors, not torch's."""
+    head = hybrid.make_head("sparse", 8, 6, 3)
+    with pytest.raises(ValueError, match=message):
+        hybrid.accuracy_on_features(head, features, labels)
+    if "shape" in message:
+        with pytest.raises(ValueError, match=message):
+            hybrid.maxplus_usage(head, features)

@@ -467,3 +467,153 @@ def test_compiled_backend_works_after_fork():
     child.join(timeout=60)
     assert child.exitcode == 0
     assert matches is True
+
+
+# ------------------------------------------------- second order, stale masks, NaN
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_double_backward_passes_gradgradcheck(backend, masked):
+    """create_graph=True keeps the graph on every backend (gradient penalties)."""
+    gen = torch.Generator().manual_seed(3)
+    # Well-separated values: no near ties, so finite differences stay on one piece.
+    x = (torch.randperm(24, generator=gen).double() * 0.7).view(4, 6)
+    w = (torch.randperm(18, generator=gen).double() * 0.31).view(3, 6)
+    b = torch.tensor([1.05, 2.5, -3.3], dtype=torch.float64)
+    mask = torch.rand(3, 6, generator=gen) < 0.6 if masked else None
+    inputs = tuple(t.requires_grad_() for t in (x, w, b))
+
+    def fn(xx, ww, bb):
+        return maxplus(xx, ww, bb, mask, backend=backend) ** 2
+
+    assert torch.autograd.gradcheck(fn, inputs)
+    assert torch.autograd.gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_penalty_is_kept_and_agrees_across_backends(backend):
+    """A gradient penalty gives the same parameter gradient as the torch backend."""
+
+    def penalty_grad(name: str) -> tuple[bool, torch.Tensor]:
+        torch.manual_seed(0)
+        layer = MaxPlus(5, 4, backend=name).double()
+        x = torch.randn(8, 5, dtype=torch.float64, requires_grad=True)
+        y = layer(x)
+        (gx,) = torch.autograd.grad((y ** 2).sum(), x, create_graph=True)
+        (gw,) = torch.autograd.grad((gx ** 2).sum(), layer.weight)
+        return gx.requires_grad, gw
+
+    kept, gw = penalty_grad(backend)
+    assert kept
+    _, ref = penalty_grad("torch")
+    assert gw.abs().sum() > 0
+    torch.testing.assert_close(gw, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("how", ["data", "data_inplace", "numpy", "copy_"])
+def test_replaced_or_edited_mask_is_never_served_stale(backend, how):
+    """Any way of changing a sparse layer's mask changes the output accordingly."""
+    torch.manual_seed(1)
+    layer = MaxPlus(40, 30, init="sparse", k=60, backend=backend)
+    x = torch.randn(16, 40)
+    layer(x)  # fills any cache with the old mask
+    new = torch.rand(30, 40) < 0.05
+    if how == "data":
+        layer.mask.data = new
+    elif how == "data_inplace":
+        layer.mask.data[:] = new
+    elif how == "numpy":
+        layer.mask.numpy()[:] = new.numpy()
+    else:
+        layer.mask.copy_(new)
+    assert torch.equal(layer.mask, new)
+    expected = maxplus_naive(x, layer.weight, layer.bias, new)
+    torch.testing.assert_close(layer(x), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("where", ["x", "weight", "bias"])
+def test_nan_propagates_the_same_on_every_backend(masked, where):
+    """NaN wins its output as in torch.max; values and winners agree across backends."""
+    torch.manual_seed(2)
+    x = torch.randn(5, 7)
+    w = torch.randn(4, 7)
+    b = torch.randn(4)
+    mask = torch.rand(4, 7) < 0.5 if masked else None
+    if mask is not None:
+        mask[:, 2] = True  # the NaN entry below is live
+    {"x": x, "weight": w, "bias": b}[where].view(-1)[2] = float("nan")
+    outs = [maxplus(x, w, b, mask, backend=be) for be in BACKENDS]
+    wins = [morph.winners(x, w, b, mask, backend=be) for be in BACKENDS]
+    ref = maxplus_naive(x, w, b, mask)
+    assert bool(torch.isnan(ref).any())
+    for y, win in zip(outs, wins):
+        torch.testing.assert_close(y, ref, rtol=0, atol=0, equal_nan=True)
+        assert torch.equal(win, wins[0])
+
+
+# ------------------------------------------------------- clear errors, no raw ones
+def _block() -> morph.MaxPlusBlock:
+    return morph.MaxPlusBlock(4, 3, 2, backend="torch",
+                              generator=torch.Generator().manual_seed(0))
+
+
+_X = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, 5, 1, 0])),
+         ValueError, r"labels must lie in 0..1 .*found 0..5"),
+        (lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, -1, 1, 0])),
+         ValueError, "labels must lie in 0..1"),
+        (lambda: morph.win_counts(_block(), _X, torch.zeros(5)),
+         ValueError, "1-D integer tensor"),
+        (lambda: morph.win_counts(_block(), _X, torch.zeros(5, 2, dtype=torch.long)),
+         ValueError, "1-D integer tensor"),
+        (lambda: morph.win_counts(_block(), _X, torch.zeros(5, dtype=torch.long),
+                                  batch_size=0),
+         ValueError, "batch_size must be a positive int"),
+        (lambda: morph.win_counts(_block(), torch.randn(5, 7),
+                                  torch.zeros(5, dtype=torch.long)),
+         ValueError, "has 7 values .* expects 4"),
+        (lambda: _block()(torch.randn(4, 5)), ValueError, "expects 4"),
+        (lambda: maxplus(torch.ones(2, 0), torch.ones(2, 0)), ValueError,
+         "0 features"),
+        (lambda: morph.winners(torch.ones(2, 0), torch.ones(2, 0)), ValueError,
+         "0 features"),
+        (lambda: MaxPlus(0, 3), ValueError, "in_features must be >= 1"),
+        (lambda: MaxPlus(3, 0), ValueError, "out_features must be >= 1"),
+        (lambda: morph.sparse_mask(3, 3, 2.5), TypeError, "k must be an int"),
+        (lambda: morph.sparse_mask(0, 3, 1), ValueError, "in_features must be >= 1"),
+        (lambda: morph.select_by_wins(-torch.ones(2, 3)), ValueError,
+         "non-negative"),
+        (lambda: morph.select_by_weight(torch.full((2, 3), math.nan)), ValueError,
+         "NaN"),
+        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
+                                      torch.tensor([0, -1]), 2),
+         ValueError, "piece_class must name classes in 0..1"),
+        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
+                                      torch.tensor([0, 1]), 0),
+         ValueError, "classes must be a positive int"),
+        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
+                                      torch.tensor([0, 1]), 2)(torch.ones(4, 5)),
+         ValueError, "has 5 values .* expects 3"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error, message):
+    """Bad labels, widths, sizes and counts are named, not raised by torch inside."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dead_entries_never_enter_the_max_even_for_infinite_input(backend):
+    """x = inf at a masked entry: the torch path used to give NaN (inf + -inf)."""
+    x = torch.tensor([[math.inf, 0.0]])
+    w = torch.ones(1, 2)
+    mask = torch.tensor([[False, True]])
+    y = maxplus(x, w, torch.zeros(1), mask, backend=backend)
+    assert y.tolist() == [[1.0]]
+    assert maxplus_naive(x, w, torch.zeros(1), mask).tolist() == [[1.0]]

@@ -25,7 +25,7 @@ from helpers.polytopes import (
     tropical_roots,
     upper_hull,
 )
-from strategies import polynomials
+from strategies import polynomials, same_values, scaled_case
 
 from helpers.tropical import TropicalPolynomial
 
@@ -384,3 +384,44 @@ def test_three_variable_upper_hull_and_cells():
     for cell, x in zip(sub.cells, sub.dual_points):
         values = f.terms(x[None, :])[0]
         np.testing.assert_allclose(values[cell], values.max(), atol=1e-7)
+
+
+# ------------------------------------------------ upper hull at every scale
+def test_upper_hull_at_extreme_scales_keeps_f_and_ties_at_its_points():
+    """Tiny or huge exponents: the vertices keep f, and faces tie at dual points."""
+    rng = np.random.default_rng(13)
+    for _ in range(300):
+        E, c, x = scaled_case(rng, max_dim=2, max_terms=6)
+        f = TropicalPolynomial(E, c)
+        uh = upper_hull(f)
+        assert same_values(E, c, uh.vertex_indices, x)
+        for face, normal in zip(uh.facets, uh.normals):
+            if len(face) < 2:
+                continue
+            vals = f.terms(normal[None, :-1])[0]
+            size = np.abs(E).max(axis=0) @ np.abs(normal[:-1]) + np.abs(c).max()
+            assert np.ptp(vals[face]) <= 1e-8 * size
+            assert vals.max() - vals[face].max() <= 1e-8 * size
+
+
+def test_upper_hull_of_tiny_exponents_is_not_a_single_point():
+    """Reproducer: exponents 1e-9 apart are distinct, not one point."""
+    f = TropicalPolynomial([[0, 0], [1e-9, 1e-9], [2e-9, 0], [0, 2e-9]],
+                           [0.0, 1e12, 0.0, 0.0])
+    assert upper_hull(f).vertex_indices.tolist() == [0, 1, 2, 3]
+    big = TropicalPolynomial([[0, 0], [1e15, 0], [0, 1e15], [1e15, 1e15]],
+                             [0.0, 0.0, 0.0, 0.0])
+    assert upper_hull(big).vertex_indices.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("tol", [-1, float("nan"), 2.0, True])
+def test_tolerances_are_checked(tol):
+    """A negative tolerance used to return an empty hypersurface silently."""
+    f = TropicalPolynomial([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], [0.0, 0.0, 0.0])
+    for call in (lambda: tropical_hypersurface(f, tol=tol),
+                 lambda: upper_hull(f, tol=tol),
+                 lambda: dual_subdivision(f, tol=tol),
+                 lambda: affine_frame([[0, 0], [1, 1]], tol=tol),
+                 lambda: convex_hull_vertices([[0, 0], [1, 1]], tol=tol)):
+        with pytest.raises(ValueError, match="tol must be a relative tolerance"):
+            call()

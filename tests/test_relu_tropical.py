@@ -15,6 +15,7 @@ from helpers.relu_tropical import (
     enumerate_regions,
     forward_numpy,
     mlp_layers,
+    neuron_matching_bound,
     one_hidden_layer_net,
     one_hidden_layer_zonotopes,
     random_relu_net,
@@ -26,6 +27,7 @@ from helpers.relu_tropical import (
     zonotopes_to_layer,
 )
 from helpers.tropical import TropicalPolynomial
+from strategies import same_values, scaled_case
 
 
 def _net_from_weights(d: int, widths: list[int], d_out: int, rng, kind: str):
@@ -311,3 +313,56 @@ def test_grid_count_never_exceeds_exact_count():
         count_linear_regions(net, method="random")
     with pytest.raises(ValueError, match="1 or 2 inputs"):
         enumerate_regions(random_relu_net(3, [2], 1))
+
+
+# ------------------------------------------- pruning is exact at every scale
+def test_upper_hull_indices_keep_terms_at_extreme_scales():
+    """Reproducers: Qhull pruning keeps a term that wins near 0 between huge ones."""
+    E = np.array([[0.0], [1e15], [2e15]])
+    assert upper_hull_indices(E, np.array([0.0, 1.0, 0.0])).tolist() == [0, 1, 2]
+    E2 = np.array([[0, 0], [1e-9, 1e-9], [2e-9, 0], [0, 2e-9]], dtype=float)
+    c2 = np.array([0.0, 1e12, 0.0, 0.0])
+    assert upper_hull_indices(E2, c2).tolist() == [0, 1, 2, 3]
+
+
+def test_upper_hull_indices_never_change_the_function_across_scales():
+    """2000 seeded term lists at scales 1e-9 .. 1e12 (Qhull path): 0 changes."""
+    rng = np.random.default_rng(12)
+    bad = []
+    for case in range(2000):
+        E, c, x = scaled_case(rng, max_dim=4, max_terms=8)
+        if not same_values(E, c, upper_hull_indices(E, c), x):
+            bad.append(case)
+    assert bad == []
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e6])
+def test_decomposition_in_six_inputs_is_exact_at_any_weight_scale(scale):
+    """d = 6 (the linear-programming path): p - q equals the network, tiny or huge."""
+    net = random_relu_net(6, [3], 1, seed=5)
+    with torch.no_grad():
+        net[0].weight.mul_(scale)
+    (m,) = tropical_decomposition(net)
+    X = np.random.default_rng(0).standard_normal((200, 6)) / scale
+    with torch.no_grad():
+        ref = net(torch.from_numpy(X)).numpy()[:, 0]
+    size = np.abs(ref).max() + 1.0
+    np.testing.assert_allclose(m(X), ref, rtol=0, atol=1e-9 * size)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: sawtooth_net(2.5), TypeError, "depth must be an int"),
+        (lambda: count_linear_regions(random_relu_net(2, [3]), method="grid",
+                                      resolution=10.5),
+         TypeError, "resolution must be an int"),
+        (lambda: neuron_matching_bound(np.ones((4, 3)), np.ones(4), [0, 1, 0, 1],
+                                       np.ones((2, 3)), float("nan")),
+         ValueError, "radius must be finite"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error, message):
+    """Wrong types and NaN radii are named instead of failing inside numpy."""
+    with pytest.raises(error, match=message):
+        call()

@@ -253,3 +253,47 @@ def test_load_or_train_retrains_when_the_data_differ(tmp_path, data_recipe, caps
 def test_recorded_data_name_falls_back_to_the_description():
     assert train.recorded_data_name({"data": "MNIST: 60,000 training"}) == "MNIST"
     assert train.recorded_data_name({"data": "x: y", "data_source": "Z"}) == "Z"
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda e: e.pop("sha256"), "entry 'tiny_test_net' has no key 'sha256'"),
+        (lambda e: e.update(accuracy="0.9"), "key 'accuracy' must be int or float"),
+        (lambda e: e.update(seed=True), "key 'seed' must be int"),
+        (lambda e: e.update(history=[1, 2]), "key 'history' must be dict"),
+        (lambda e: e.update(sha256="abc"), "key 'sha256' must be 64 lowercase hex"),
+        (lambda e: e.update(file="other.pt"), "key 'file' must be 'tiny_test_net.pt'"),
+    ],
+)
+def test_malformed_manifest_entry_names_the_entry_and_key(
+    tmp_path, tiny_recipe, edit, message
+):
+    """A hand-edited manifest entry fails with its name and key, not a KeyError."""
+    train.load_or_train("tiny_test_net", directory=tmp_path)
+    path = tmp_path / "MANIFEST.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest["tiny_test_net"])
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=message):
+        train.load_or_train("tiny_test_net", directory=tmp_path)
+
+
+def test_manifest_that_is_not_an_object_or_not_json_names_the_file(tmp_path):
+    """Broken manifest files are named in the error."""
+    path = tmp_path / "MANIFEST.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must map checkpoint names"):
+        train.read_manifest(tmp_path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="MANIFEST.json is not valid JSON"):
+        train.read_manifest(tmp_path)
+    path.write_text(json.dumps({"x": 3}))
+    with pytest.raises(ValueError, match="entry 'x' must be a JSON object"):
+        train.check_entry("x", train.read_manifest(tmp_path)["x"])
+
+
+def test_shipped_manifest_entries_are_well_formed():
+    """Every shipped entry passes the same check the loader applies."""
+    for name, entry in train.read_manifest().items():
+        train.check_entry(name, entry)

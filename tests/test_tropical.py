@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers.polytopes import upper_hull
-from strategies import polynomials
+from strategies import polynomials, same_values, scaled_case
 
 from helpers.tropical import (
     TROPICAL_ONE,
@@ -313,3 +313,83 @@ def test_colours_are_stable_per_term():
     """term_color cycles through a fixed palette of ten distinct colours."""
     assert viz.term_color(0) == viz.term_color(10) != viz.term_color(1)
     assert len({viz.term_color(i) for i in range(10)}) == 10
+
+
+# ------------------------------------------------- simplify never changes f
+def test_simplify_keeps_terms_that_win_at_tiny_or_huge_exponent_scales():
+    """Reproducers: a term 1e-10 away must not take a real term down with it."""
+    f = TropicalPolynomial([[0.0], [1e-10], [1.0]], [0.0, 0.0, 0.0])
+    assert f.upper_hull_terms().tolist() == [0, 2]
+    assert f.simplify()(np.array([[-1.0]])).tolist() == [0.0]
+    big = TropicalPolynomial([[0.0], [1e15], [2e15]], [0.0, 0.0, 0.0])
+    assert big.upper_hull_terms().tolist() == [0, 2]
+    bump = TropicalPolynomial([[0.0], [1e15], [2e15]], [0.0, 1.0, 0.0])
+    assert bump.upper_hull_terms().tolist() == [0, 1, 2]  # term 1 wins near x = 0
+    tiny = TropicalPolynomial([[0, 0], [1e-9, 1e-9], [2e-9, 0], [0, 2e-9]],
+                              [0.0, 1e12, 0.0, 0.0])
+    assert tiny.upper_hull_terms().tolist() == [0, 1, 2, 3]
+
+
+def test_simplify_never_changes_the_function_on_10k_polynomials_across_scales():
+    """10^4 seeded polynomials, exponents and coefficients at 1e-9..1e12: 0 changes."""
+    rng = np.random.default_rng(11)
+    bad, dropped = [], 0
+    for case in range(10_000):
+        E, c, x = scaled_case(rng)
+        keep = TropicalPolynomial(E, c).upper_hull_terms()
+        dropped += len(c) - len(keep)
+        if not same_values(E, c, keep, x):
+            bad.append(case)
+    assert bad == []
+    assert dropped > 1000  # the property is not met by never dropping anything
+
+
+@settings(max_examples=300, deadline=None)
+@given(polynomials(), st.floats(-9, 12), st.floats(-9, 12), st.integers(0, 999))
+def test_simplify_is_exact_under_any_rescaling(f, log_sa, log_sb, seed):
+    """Rescaling exponents and coefficients keeps the same terms and the same values."""
+    sa, sb = 10.0 ** log_sa, 10.0 ** log_sb
+    g = TropicalPolynomial(f.exponents * sa, f.coefficients * sb)
+    assert g.upper_hull_terms().tolist() == f.upper_hull_terms().tolist()
+    x = _points(seed, 50, f.dim) * sb / sa
+    keep = g.upper_hull_terms()
+    assert same_values(g.exponents, g.coefficients, keep, x)
+
+
+# ------------------------------------------------------- clear errors on bad input
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: TropicalPolynomial([[1 + 1j]], [0.0]), ValueError, "complex"),
+        (lambda: TropicalPolynomial(np.array([[1.0]], dtype=complex), [0.0]),
+         ValueError, "complex"),
+        (lambda: TropicalPolynomial(torch.tensor([[1 + 1j]]), [0.0]), ValueError,
+         "complex tensor"),
+        (lambda: TropicalPolynomial([[1.0]], [1j]), ValueError, "complex"),
+        (lambda: TropicalPolynomial(np.array([[None]]), [0.0]), ValueError, "None"),
+        (lambda: TropicalPolynomial([[1.0]], [0.0])(np.array([[1j]])), ValueError,
+         "x must be real"),
+        (lambda: TropicalPolynomial([[1.0]], [0.0]) ** 1j, TypeError, "real t"),
+        (lambda: TropicalPolynomial([[1.0, 2.0]], [0.0]).to_string(names=("x",)),
+         ValueError, "one name per variable"),
+        (lambda: TropicalPolynomial([[1.0]], [0.0]).upper_hull_terms(tol=-1),
+         ValueError, "tol"),
+        (lambda: tropical_add(1j, 2), ValueError, "complex"),
+        (lambda: tropical_mul(None, 2), ValueError, "None"),
+        (lambda: TropicalRational(1, 2), TypeError, "numerator p must be"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error, message):
+    """Complex values are refused (not silently made real), names are checked."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_complex_input_is_never_silently_truncated():
+    """numpy would drop the imaginary part with only a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="complex"):
+            TropicalPolynomial(np.array([[1.0 + 0j]]), [0.0])

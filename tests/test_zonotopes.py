@@ -436,3 +436,25 @@ def test_figures_are_returned_with_their_frames():
     assert all(isinstance(f, Figure) for f in figs)
     for f in figs:
         plt.close(f)
+
+
+# ------------------------------------------------------- clear errors on bad input
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"n_directions": 0}, ValueError, "n_directions must be >= 1"),
+        ({"n_directions": 2.5}, TypeError, "n_directions must be an int"),
+        ({"n_directions": 10.0}, TypeError, "n_directions must be an int"),
+        ({"n_directions": True}, TypeError, "n_directions must be an int"),
+        ({"n_directions": "10"}, TypeError, "n_directions must be an int"),
+        ({"seed": -1}, ValueError, "seed must be >= 0"),
+        ({"directions": np.zeros((0, 2))}, ValueError, "N >= 1"),
+        ({"directions": [[0.0, 0.0]]}, ValueError, "nonzero"),
+        ({"directions": [[np.nan, 1.0]]}, ValueError, "NaN"),
+    ],
+)
+def test_hausdorff_lower_bound_rejects_bad_directions(kwargs, error, message):
+    """The number of sampled directions is a positive int; given ones are checked."""
+    G = np.random.default_rng(0).standard_normal((4, 2))
+    with pytest.raises(error, match=message):
+        hausdorff_lower_bound(G, 1.1 * G, **kwargs)
