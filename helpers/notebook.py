@@ -103,12 +103,22 @@ def use_text_progress_bars() -> bool:
         return False
     import tqdm.auto
     import tqdm.autonotebook
-    import tqdm.std
     from tqdm.asyncio import tqdm as text_tqdm
 
-    tqdm.auto.tqdm = text_tqdm
-    tqdm.auto.trange = tqdm.std.trange
-    tqdm.autonotebook.tqdm = text_tqdm
+    class StdoutTqdm(text_tqdm):
+        """Text bar on stdout, so that it merges with the cell's printed output."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if kwargs.get("file") is None:
+                kwargs["file"] = sys.stdout
+            super().__init__(*args, **kwargs)
+
+    def trange(*args: Any, **kwargs: Any) -> StdoutTqdm:
+        """``StdoutTqdm(range(*args), **kwargs)``, like ``tqdm.trange``."""
+        return StdoutTqdm(range(*args), **kwargs)
+
+    tqdm.auto.tqdm = tqdm.autonotebook.tqdm = StdoutTqdm
+    tqdm.auto.trange = tqdm.autonotebook.trange = trange
     return True
 
 

@@ -45,17 +45,23 @@ def test_book_renderer_emits_figure_without_library():
     assert "Plotly.newPlot" in bundle["text/html"]
 
 
-def test_text_progress_bars_when_headless(monkeypatch):
+def test_text_progress_bars_when_headless(monkeypatch, capsys):
     """Without a kernel that accepts input (a build), tqdm.auto becomes a text bar."""
     import tqdm.asyncio
     import tqdm.auto
+    import tqdm.notebook
     import tqdm.autonotebook
 
     monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.auto.tqdm)
     monkeypatch.setattr(tqdm.autonotebook, "tqdm", tqdm.autonotebook.tqdm)
+    monkeypatch.setattr(tqdm.autonotebook, "trange", tqdm.autonotebook.trange)
     monkeypatch.setattr(tqdm.auto, "trange", tqdm.auto.trange)
     assert notebook.is_headless()  # pytest has no IPython kernel
     assert notebook.use_text_progress_bars()
-    assert tqdm.auto.tqdm is tqdm.asyncio.tqdm
+    assert issubclass(tqdm.auto.tqdm, tqdm.asyncio.tqdm)
+    assert not issubclass(tqdm.auto.tqdm, tqdm.notebook.tqdm)
+    bar = tqdm.auto.trange(3, mininterval=0)
+    assert list(bar) == [0, 1, 2]
+    assert "100%" in capsys.readouterr().out  # the text bar went to stdout
     monkeypatch.setattr(notebook, "is_headless", lambda: False)
     assert not notebook.use_text_progress_bars()
