@@ -234,7 +234,7 @@ def slider_activation_regions(
                 "bgcolor": "rgba(255, 255, 255, 0.7)"},
     )
     fig.update_xaxes(title_text="input x1", range=[allv[:, 0].min(), allv[:, 0].max()],
-                     row=1, col=1)
+                     constrain="domain", row=1, col=1)
     fig.update_yaxes(title_text="input x2", range=[allv[:, 1].min(), allv[:, 1].max()],
                      scaleanchor="x", row=1, col=1)
     fig.update_xaxes(title_text=parameter, row=1, col=2)
