@@ -178,8 +178,8 @@ def glue(name: str, value: Any, display: bool = False, echo: bool = True) -> Non
     Outside a Jupyter Book build myst-nb may be missing; the value is then only
     printed. Returns None so that a trailing ``glue(...)`` echoes nothing else.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"glue name must be an identifier, got {name!r}")
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ValueError(f"glue name must be a non-empty word, got {name!r}")
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # NumPy/PyTorch scalars -> plain Python numbers
     if echo:
