@@ -370,17 +370,21 @@ def _polytope_traces(
     legend: bool = True,
 ) -> tuple[go.Mesh3d, go.Scatter3d]:
     """A plotly face mesh and edge wireframe of ``conv(V)`` in 3-D."""
-    tri = _triangles(V)
+    tri = _triangles(V).astype(np.int32)
+    # 4 decimals are far below a pixel and keep slider figures (one copy per
+    # frame) light in the page: 7 characters a number instead of 18
+    W = np.round(np.asarray(V, dtype=float), 4)
     mesh = go.Mesh3d(
-        x=V[:, 0], y=V[:, 1], z=V[:, 2], i=tri[:, 0], j=tri[:, 1], k=tri[:, 2],
+        x=W[:, 0].astype(np.float32), y=W[:, 1].astype(np.float32),
+        z=W[:, 2].astype(np.float32), i=tri[:, 0], j=tri[:, 1], k=tri[:, 2],
         color=color, opacity=opacity, flatshading=True, name=name,
         showlegend=legend, hoverinfo="name", scene=scene,
     )
     xs, ys, zs = [], [], []
     for i, j in polytope_edges(V):
-        xs += [V[i, 0], V[j, 0], None]
-        ys += [V[i, 1], V[j, 1], None]
-        zs += [V[i, 2], V[j, 2], None]
+        xs += [float(W[i, 0]), float(W[j, 0]), None]
+        ys += [float(W[i, 1]), float(W[j, 1]), None]
+        zs += [float(W[i, 2]), float(W[j, 2]), None]
     lines = go.Scatter3d(
         x=xs, y=ys, z=zs, mode="lines", line={"color": color, "width": 4},
         name=f"{name} edges", showlegend=False, hoverinfo="skip", scene=scene,
