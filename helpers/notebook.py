@@ -56,6 +56,7 @@ def book_figure_html(fig: Any) -> str:
     return pio.to_html(
         fig, include_plotlyjs=False, full_html=False, validate=False,
         config={"responsive": True},
+        auto_play=False,  # a slider figure opens at its first step, as stated
     )
 
 

@@ -36,6 +36,8 @@ def test_book_renderer_emits_figure_without_library():
     fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
     html = notebook.book_figure_html(fig)
     assert "Plotly.newPlot" in html and "plotly.js v" not in html
+    frames = go.Figure(fig, frames=[go.Frame(data=fig.data, name="a")])
+    assert "Plotly.animate" not in notebook.book_figure_html(frames)  # no auto-play
     assert len(html) < 20_000
     name = notebook.set_plotly_renderer()
     assert name == notebook.BOOK_RENDERER
