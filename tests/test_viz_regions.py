@@ -1,4 +1,4 @@
-"""The activation-region slider: one frame per parameter value, steps bound to frames."""
+"""The activation-region slider: one frame per value, each step bound to its frame."""
 
 import numpy as np
 import pytest
