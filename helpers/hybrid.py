@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -473,14 +473,22 @@ def pruning_grid(
     labels: torch.Tensor,
     ratios: tuple[float, ...] = PRUNING_RATIOS,
     progress: bool = True,
+    calibration: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """Accuracy (0..1) of ``head`` pruned at every (r1, r2): rows r1, columns r2."""
+    """Accuracy (0..1) of ``head`` pruned at every (r1, r2): rows r1, columns r2.
+
+    With ``calibration`` (backbone features of training images) each pruned
+    head's BatchNorm statistics are re-estimated first
+    (:func:`recalibrate_batchnorm`).
+    """
     if len(ratios) == 0:
         raise ValueError("ratios is empty")
     grid = np.zeros((len(ratios), len(ratios)))
     pairs = [(i, j) for i in range(len(ratios)) for j in range(len(ratios))]
     for i, j in tqdm(pairs, desc="pruning grid", disable=not progress, leave=False):
         pruned = prune_head(head, ratios[i], ratios[j])
+        if calibration is not None:
+            recalibrate_batchnorm(pruned, calibration)
         grid[i, j] = accuracy_on_features(pruned, features, labels)
     return grid
 
@@ -538,6 +546,103 @@ def near_zero_fraction(weight: torch.Tensor, rel: float = 0.05) -> float:
         raise ValueError(f"rel must lie in (0, 1), got {rel}")
     a = weight.detach().abs()
     return float((a < rel * a.max()).float().mean())
+
+
+def near_zero_by_layer(head: nn.Module, rel: float = 0.05) -> dict[str, float]:
+    """Near-zero share (:func:`near_zero_fraction`) of the first and last linear layer.
+
+    The first stage's linear weights (both maxout pieces together) form one
+    tensor; max-plus weights are left out (they matter by value, not magnitude).
+    """
+    head = _as_head(head)
+    first = torch.cat([fc.weight.detach().flatten() for fc in first_linears(head)])
+    return {"first linear": near_zero_fraction(first, rel),
+            "last linear": near_zero_fraction(head.fc2.weight, rel)}
+
+
+def row_drift(trained: torch.Tensor, initial: torch.Tensor) -> np.ndarray:
+    """Largest |change| of each row of a weight matrix since its initial value."""
+    if trained.shape != initial.shape or trained.dim() != 2:
+        raise ValueError(f"expected two 2-D tensors of one shape, got "
+                         f"{tuple(trained.shape)} and {tuple(initial.shape)}")
+    return (trained.detach() - initial.detach()).abs().amax(dim=1).cpu().numpy()
+
+
+def head_parameters(head: nn.Module) -> int:
+    """Parameters of a head, BatchNorm included; a sparse layer counts live weights."""
+    head = _as_head(head)
+    total = sum(p.numel() for p in head.parameters())
+    if isinstance(head, MaxPlusHead) and head.morph.mask is not None:
+        total -= int((~head.morph.mask).sum())
+    return total
+
+
+@torch.no_grad()
+def remove_units(head: nn.Module, keep: torch.Tensor | np.ndarray) -> MaxPlusHead:
+    """A smaller copy of a max-plus head holding only the first-layer units ``keep``.
+
+    Removes row ``i`` of the first linear layer, BatchNorm channel ``i`` and
+    column ``i`` of the max-plus weights (and mask) of every unit not kept. A
+    unit that never wins a maximum on some inputs can be removed without
+    changing the output on those inputs.
+    """
+    head = _as_head(head)
+    if not isinstance(head, MaxPlusHead):
+        raise TypeError(f"expected a max-plus head, got {type(head).__name__}")
+    keep = torch.as_tensor(np.asarray(keep), dtype=torch.bool)
+    h = head.fc1.out_features
+    if keep.shape != (h,):
+        raise ValueError(f"keep must be a bool vector of length {h}, got "
+                         f"{tuple(keep.shape)}")
+    if not bool(keep.any()):
+        raise ValueError("keep removes every unit; keep at least one")
+    idx = torch.nonzero(keep).flatten().to(head.fc1.weight.device)
+    small = copy.deepcopy(head)
+    small.fc1 = nn.Linear(head.fc1.in_features, len(idx), bias=False)
+    small.fc1.weight.copy_(head.fc1.weight[idx])
+    small.bn = nn.BatchNorm1d(len(idx), eps=head.bn.eps, momentum=head.bn.momentum)
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(small.bn, name).copy_(getattr(head.bn, name)[idx])
+    small.bn.num_batches_tracked.copy_(head.bn.num_batches_tracked)
+    mask = None if head.morph.mask is None else head.morph.mask[:, idx]
+    small.morph = MaxPlus.from_parameters(head.morph.weight[:, idx], head.morph.bias,
+                                          mask, backend=head.morph.backend)
+    small.morph.init = head.morph.init
+    return small.to(head.fc1.weight.device).train(head.training)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    head: nn.Module, features: torch.Tensor, batch_size: int = 256
+) -> nn.Module:
+    """Re-estimate the running statistics of a head's BatchNorm layers, in place.
+
+    After pruning, the inputs of each BatchNorm layer change and its stored
+    mean and variance are stale: they are reset and recomputed as plain
+    averages over batches of ``features`` (backbone features of training
+    images). Returns the head in eval mode.
+    """
+    head = _as_head(head)
+    _check_positive_int("batch_size", batch_size)
+    if features.dim() != 2 or features.shape[0] < 2:
+        raise ValueError(f"features must be an (N, d) tensor with N >= 2, got "
+                         f"{tuple(features.shape)}")
+    norms = [m for m in head.modules() if isinstance(m, nn.BatchNorm1d)]
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over all batches
+    head.train()
+    try:
+        for i in range(0, features.shape[0] - 1, batch_size):
+            batch = features[i : i + batch_size]
+            if batch.shape[0] > 1:
+                head(batch)
+    finally:
+        for bn, momentum in zip(norms, momenta):
+            bn.momentum = momentum
+        head.eval()
+    return head
 
 
 # --------------------------------------------------------------------------------------
@@ -598,6 +703,7 @@ class HybridConfig:
     lr: float = 1e-3
     batch_size: int = 64
     val_fraction: float = 0.2
+    weight_decay: float = 0.0  # Adam's L2 term; the reference protocol uses none
 
     def describe(self) -> str:
         """One line naming the architecture, data size and optimisation."""
@@ -610,19 +716,24 @@ class HybridConfig:
             f"d={d}, h={2 * d}), {images} images of the {data} training split, "
             f"{1 - self.val_fraction:.0%}/"
             f"{self.val_fraction:.0%} train/val, Adam lr "
-            f"{self.lr:g}, batch {self.batch_size}, {self.epochs} epochs, weights of "
-            f"the best validation epoch"
+            f"{self.lr:g}, weight decay {self.weight_decay:g}, batch "
+            f"{self.batch_size}, {self.epochs} epochs, weights of the best validation "
+            f"epoch"
         )
 
 
 #: The Sparse-Morph reference setup (CIFAR-10 on a GPU).
 REFERENCE_CONFIG = HybridConfig("reference", width=1.0, epochs=10)
 #: The smaller configuration of the shipped checkpoints (trained on a 2-core CPU, on
-#: the CIFAR-10 stand-in wherever they are trained).
-SMALL_CONFIG = HybridConfig("small", width=0.25, epochs=6, train_limit=30_000,
+#: the CIFAR-10 stand-in wherever they are trained): the reference protocol (Adam lr
+#: 1e-3, no weight decay, batch 64, 10 epochs, 80/20 split) at a quarter of the width
+#: and on 6,000 training images.
+SMALL_CONFIG = HybridConfig("small", width=0.25, epochs=10, train_limit=6_000,
                             dataset=SUBSTITUTE)
-#: Seed of the shipped checkpoints; the reference runs use seeds 0..4.
+#: Seed of the first shipped checkpoint of each head; the reference runs use 0..4.
 SEED = 0
+#: Seeds of the shipped checkpoints (one network per head and seed).
+SEEDS: tuple[int, ...] = (0, 1, 2)
 
 
 def split_train_val(
@@ -652,22 +763,28 @@ def fit_best_val(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    weight_decay: float = 0.0,
+    track: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> dict[str, list[float]]:
     """Adam training that ends with the weights of the best validation epoch.
 
     This is the reference protocol (the model kept is the one with the highest
     validation accuracy over the epochs), which ``helpers.train.fit`` does not
     do: it returns the last epoch. History keys are those of ``fit`` plus
-    ``best_epoch`` (a one-element list).
+    ``best_epoch`` (a one-element list). ``weight_decay`` is Adam's L2 term
+    (0 in the reference protocol). ``track(model)``, when given, is called after
+    every epoch and each value it returns is appended to the history under its key.
     """
     _check_positive_int("epochs", epochs)
+    if not weight_decay >= 0.0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     _check_positive_int("batch_size", batch_size)
     X, y = train
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} items but y has {y.shape[0]}")
     dev = torch.device(device) if device is not None else _model_device(model)
     model.to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks
     history: dict[str, list[float]] = {
@@ -696,6 +813,9 @@ def fit_best_val(
         history["train_acc"].append(correct / X.shape[0])
         history["val_loss"].append(metrics["loss"])
         history["val_acc"].append(metrics["accuracy"])
+        if track is not None:
+            for key, value in track(model).items():
+                history.setdefault(key, []).append(float(value))
         if metrics["accuracy"] > best_acc:
             best_acc = metrics["accuracy"]
             best_state = copy.deepcopy(model.state_dict())
@@ -731,7 +851,7 @@ def train_net(
     net.backbone.set_input_stats(train[0])
     return fit_best_val(net, train, val, epochs=config.epochs, lr=config.lr,
                         batch_size=config.batch_size, seed=seed, device=device,
-                        progress=progress)
+                        progress=progress, weight_decay=config.weight_decay)
 
 
 def _checkpoint_trainer(head: str, config: HybridConfig, seed: int):
@@ -752,19 +872,23 @@ def _checkpoint_trainer(head: str, config: HybridConfig, seed: int):
     return train
 
 
-def checkpoint_name(head: str, config: HybridConfig = SMALL_CONFIG) -> str:
-    """Name of the shipped checkpoint of ``head`` trained with ``config``."""
-    return f"hybrid_{config.name}_{_check_head(head)}"
+def checkpoint_name(head: str, config: HybridConfig = SMALL_CONFIG,
+                    seed: int = SEED) -> str:
+    """Name of the shipped checkpoint of ``head`` trained with ``config``, ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return f"hybrid_{config.name}_{_check_head(head)}_s{seed}"
 
 
 for _head in HEADS:
-    register(Recipe(
-        name=checkpoint_name(_head),
-        build=lambda head=_head: build_net(head, SMALL_CONFIG, SEED),
-        train=_checkpoint_trainer(_head, SMALL_CONFIG, SEED),
-        description=(f"CNN with a {HEAD_LABELS[_head]} head, "
-                     f"{SMALL_CONFIG.describe()}"),
-    ))
+    for _seed in SEEDS:
+        register(Recipe(
+            name=checkpoint_name(_head, SMALL_CONFIG, _seed),
+            build=lambda head=_head, seed=_seed: build_net(head, SMALL_CONFIG, seed),
+            train=_checkpoint_trainer(_head, SMALL_CONFIG, _seed),
+            description=(f"CNN with a {HEAD_LABELS[_head]} head, seed {_seed}, "
+                         f"{SMALL_CONFIG.describe()}"),
+        ))
 
 
 def train_and_prune(

@@ -226,22 +226,127 @@ def test_near_zero_fraction():
         hybrid.near_zero_fraction(w, rel=1.5)
 
 
-def test_recipes_registered_and_shipped_checkpoints_load():
-    """The four recipes exist; shipped files load into freshly built networks."""
+@pytest.mark.parametrize("seed", hybrid.SEEDS)
+def test_recipes_registered_and_shipped_checkpoints_load(seed):
+    """One recipe per head and seed; shipped files load into freshly built networks."""
     manifest = read_manifest()
     for kind in hybrid.HEADS:
-        name = hybrid.checkpoint_name(kind)
-        assert name in RECIPES
+        name = hybrid.checkpoint_name(kind, seed=seed)
+        assert name in RECIPES and name.endswith(f"_s{seed}")
         path = CHECKPOINT_DIR / f"{name}.pt"
         if not path.exists():
             continue
         assert path.stat().st_size <= 5 * 1024 * 1024
         entry = manifest[name]
-        assert entry["config"]["head"] == kind and entry["seed"] == hybrid.SEED
+        assert entry["config"]["head"] == kind and entry["seed"] == seed
+        assert entry["config"]["weight_decay"] == 0.0
         assert len(entry["history"]["val_acc"]) == entry["config"]["epochs"]
         net = RECIPES[name].build()
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         assert net(_images(2)).shape == (2, 10)
+    with pytest.raises(ValueError, match="seed"):
+        hybrid.checkpoint_name("relu", seed=-1)
+
+
+def test_recipe_builds_are_seeded_and_distinct():
+    """Rebuilding a recipe gives its initial weights again; seeds differ."""
+    a = RECIPES[hybrid.checkpoint_name("sparse", seed=0)].build()
+    b = RECIPES[hybrid.checkpoint_name("sparse", seed=0)].build()
+    c = RECIPES[hybrid.checkpoint_name("sparse", seed=1)].build()
+    assert torch.equal(a.head.fc1.weight, b.head.fc1.weight)
+    assert torch.equal(a.head.morph.mask, b.head.morph.mask)
+    assert not torch.equal(a.head.fc1.weight, c.head.fc1.weight)
+
+
+def test_near_zero_by_layer_and_row_drift():
+    """Per-layer near-zero shares use both maxout pieces; drift is per row."""
+    torch.manual_seed(0)
+    head = hybrid.make_head("maxout", 8, 10, 3)
+    with torch.no_grad():
+        head.pieces[0].weight.zero_()
+        head.pieces[0].weight[0, 0] = 1.0
+    shares = hybrid.near_zero_by_layer(head)
+    assert shares["first linear"] == pytest.approx((80 - 1) / 160 + 80 / 160 * 0.0,
+                                                   abs=0.1)
+    assert set(shares) == {"first linear", "last linear"}
+    w = torch.randn(4, 3)
+    moved = w.clone()
+    moved[2, 1] += 0.5
+    np.testing.assert_allclose(hybrid.row_drift(moved, w), [0, 0, 0.5, 0], atol=1e-7)
+    with pytest.raises(ValueError, match="one shape"):
+        hybrid.row_drift(w, w[:2])
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), kind=st.sampled_from(("dense", "sparse")))
+def test_removing_never_winning_units_keeps_the_output(seed, kind):
+    """Units that never win on some inputs can go: same output there, fewer params."""
+    torch.manual_seed(seed)
+    head = _trained_like(hybrid.make_head(kind, 6, 20, 4), seed)
+    if kind == "sparse":
+        torch.manual_seed(seed)
+        head.morph.mask = hybrid.make_head("sparse", 6, 20, 4).morph.mask
+    x = torch.randn(50, 6, generator=torch.Generator().manual_seed(seed))
+    never = hybrid.maxplus_usage(head, x)["never_wins"]
+    if never.all():
+        return
+    small = hybrid.remove_units(head, ~never)
+    assert small.fc1.weight.shape == (int((~never).sum()), 6)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), head(x))
+    removed = int(never.sum())
+    saved = hybrid.head_parameters(head) - hybrid.head_parameters(small)
+    live_cols = (head.morph.mask[:, torch.as_tensor(never)].sum()
+                 if head.morph.mask is not None else removed * 20)
+    assert saved == removed * (6 + 2) + int(live_cols)
+    with pytest.raises(ValueError, match="keep"):
+        hybrid.remove_units(head, np.zeros(20, dtype=bool))
+    with pytest.raises(TypeError, match="max-plus"):
+        hybrid.remove_units(hybrid.make_head("relu", 6, 20, 4), ~never)
+
+
+def test_recalibrate_batchnorm_matches_the_data():
+    """Recalibrated running stats are the plain mean/variance of the BN inputs."""
+    torch.manual_seed(0)
+    head = _trained_like(hybrid.make_head("relu", 8, 12, 3))
+    feats = torch.randn(96, 8) * 3 + 1
+    hybrid.recalibrate_batchnorm(head, feats, batch_size=96)
+    assert not head.training
+    with torch.no_grad():
+        z = head.fc1(feats)
+    torch.testing.assert_close(head.bn.running_mean, z.mean(0))
+    torch.testing.assert_close(head.bn.running_var, z.var(0), rtol=1e-4, atol=1e-5)
+    assert head.bn.momentum == 0.1  # restored
+    with pytest.raises(ValueError, match="features"):
+        hybrid.recalibrate_batchnorm(head, torch.randn(1, 8))
+    labels = torch.randint(0, 3, (96,), generator=torch.Generator().manual_seed(1))
+    grid = hybrid.pruning_grid(head, feats, labels, (0.5,), progress=False,
+                               calibration=feats)
+    pruned = hybrid.recalibrate_batchnorm(hybrid.prune_head(head, 0.5, 0.5), feats)
+    assert grid[0, 0] == hybrid.accuracy_on_features(pruned, feats, labels)
+
+
+def test_weight_decay_pulls_unused_rows_to_zero():
+    """With Adam's L2 term a row without loss gradient shrinks; without, it stays."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 6)
+    y = (x[:, 0] > 0).long()
+    rows = {}
+    for decay in (0.0, 1e-4):
+        torch.manual_seed(0)
+        head = hybrid.make_head("sparse", 6, 16, 2)
+        dead = ~head.morph.mask.any(dim=0)
+        start = head.fc1.weight.detach().clone()
+        hist = hybrid.fit_best_val(head, (x, y), (x, y), epochs=4, batch_size=8,
+                                   lr=1e-2, progress=False, weight_decay=decay,
+                                   track=lambda m: {"n": 1.0})
+        assert hist["n"] == [1.0] * 4
+        rows[decay] = (head.fc1.weight.detach()[dead], start[dead])
+    if rows[0.0][0].numel():
+        assert torch.equal(*rows[0.0])
+        assert rows[1e-4][0].abs().mean() < 0.5 * rows[1e-4][1].abs().mean()
+    with pytest.raises(ValueError, match="weight_decay"):
+        hybrid.fit_best_val(head, (x, y), (x, y), epochs=1, weight_decay=-1.0)
 
 
 def test_figures_have_titles_and_labels():
