@@ -219,9 +219,9 @@ def interact_figure(draw: Callable[..., Any], **controls: Any) -> Any:
     inside an ``Output`` widget. A headless executor (nbclient: the book build,
     ``nbconvert --execute``, the tests) sends every output captured by an
     ``Output`` widget back to the kernel on the shell channel while it waits for
-    the cell's reply; under ipykernel 7 the reply could then go unnoticed until
-    the executor's timeout. Here executing the cell only sends widgets out, and
-    a reader moving a control in Jupyter or Colab sees the same redraw.
+    the cell's reply, and can then miss the reply until its timeout (seen with
+    ipykernel 6 and 7). Here executing the cell only sends widgets out, and a
+    reader moving a control in Jupyter or Colab sees the same redraw.
     Returns the widget box (the cell's last expression displays it).
     """
     import ipywidgets as widgets

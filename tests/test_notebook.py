@@ -121,8 +121,8 @@ def test_interact_figure_rejects_bad_input():
 def test_no_chapter_displays_through_an_output_widget():
     """Chapters use interact_figure, not ipywidgets' interact/interactive/Output.
 
-    Executed headless under ipykernel 7, a cell whose figure went through an
-    Output widget could wait for its reply until the executor's timeout.
+    Executed headless (nbclient), a cell whose figure went through an Output
+    widget could wait for its reply until the executor's timeout.
     """
     import json
     import re
