@@ -11,7 +11,7 @@ in Colab, where the prose roles do not render, see it in the cell output.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Callable
 
 #: Where the book's source lives. ``_config.yml`` (``repository.url``) is the one
 #: definition; the setup cells and Colab badges repeat it because they run before
@@ -190,3 +190,62 @@ def glue(name: str, value: Any, display: bool = False, echo: bool = True) -> Non
     except ImportError:
         return
     _glue(name, value, display=display)
+
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (tight box), closing the figure afterwards."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise TypeError(
+            f"expected a matplotlib Figure to render, got {type(fig).__name__}"
+        )
+    try:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def interact_figure(draw: Callable[..., Any], **controls: Any) -> Any:
+    """Controls above a matplotlib figure that ``draw(**values)`` redraws on change.
+
+    Like ``ipywidgets.interact`` for a function that returns a figure, but each
+    state is shown as PNG in an ``Image`` widget instead of being displayed
+    inside an ``Output`` widget. A headless executor (nbclient: the book build,
+    ``nbconvert --execute``, the tests) sends every output captured by an
+    ``Output`` widget back to the kernel on the shell channel while it waits for
+    the cell's reply, and can then miss the reply until its timeout (seen with
+    ipykernel 6 and 7). Here executing the cell only sends widgets out, and a
+    reader moving a control in Jupyter or Colab sees the same redraw.
+    Returns the widget box (the cell's last expression displays it).
+    """
+    import ipywidgets as widgets
+
+    if not callable(draw):
+        raise TypeError(f"draw must be callable, got {type(draw).__name__}")
+    if not controls:
+        raise ValueError("interact_figure needs a control, such as K=IntSlider()")
+    for name, control in controls.items():
+        if not isinstance(control, widgets.ValueWidget):
+            raise TypeError(
+                f"control {name!r} must be an ipywidgets value widget (such as "
+                f"IntSlider), got {type(control).__name__}"
+            )
+
+    def render() -> bytes:
+        values = {name: control.value for name, control in controls.items()}
+        return figure_png(draw(**values))
+
+    image = widgets.Image(value=render(), format="png")
+
+    def redraw(change: dict) -> None:
+        image.value = render()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    return widgets.VBox([*controls.values(), image])

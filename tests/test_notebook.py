@@ -68,3 +68,72 @@ def test_text_progress_bars_when_headless(monkeypatch, capsys):
     assert "100%" in capsys.readouterr().out  # the text bar went to stdout
     monkeypatch.setattr(notebook, "is_headless", lambda: False)
     assert not notebook.use_text_progress_bars()
+
+
+def _line_figure(K: int):
+    """A small figure whose content depends on ``K``."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, K])
+    ax.set_title(f"K = {K}")
+    return fig
+
+
+def test_interact_figure_redraws_as_png_without_output_widget():
+    """Each state is PNG in an Image widget, nothing goes through an Output widget.
+
+    A headless executor echoes what an Output widget captures back to the kernel
+    while it waits for the cell's reply; the helper must not use one.
+    """
+    plt = pytest.importorskip("matplotlib.pyplot")
+    widgets = pytest.importorskip("ipywidgets")
+    calls = []
+
+    def draw(K):
+        calls.append(K)
+        return _line_figure(K)
+
+    slider = widgets.IntSlider(value=2, min=1, max=5)
+    box = notebook.interact_figure(draw, K=slider)
+    slider_view, image = box.children
+    assert slider_view is slider and isinstance(image, widgets.Image)
+    assert not any(isinstance(w, widgets.Output) for w in box.children)
+    first = bytes(image.value)
+    assert first.startswith(b"\x89PNG") and calls == [2]
+    assert plt.get_fignums() == []  # every drawn figure is closed
+    slider.value = 4
+    assert calls == [2, 4] and bytes(image.value) != first
+    assert plt.get_fignums() == []
+
+
+def test_interact_figure_rejects_bad_input():
+    """Clear errors for a non-figure result, a non-widget control, no control."""
+    widgets = pytest.importorskip("ipywidgets")
+    with pytest.raises(TypeError, match="matplotlib Figure.*got int"):
+        notebook.interact_figure(lambda K: 3, K=widgets.IntSlider(value=1))
+    with pytest.raises(TypeError, match="control 'K'.*got int"):
+        notebook.interact_figure(_line_figure, K=3)
+    with pytest.raises(ValueError, match="needs a control"):
+        notebook.interact_figure(_line_figure)
+
+
+def test_no_chapter_displays_through_an_output_widget():
+    """Chapters use interact_figure, not ipywidgets' interact/interactive/Output.
+
+    Executed headless (nbclient), a cell whose figure went through an Output
+    widget could wait for its reply until the executor's timeout.
+    """
+    import json
+    import re
+    from pathlib import Path
+
+    pattern = re.compile(r"\b(interact|interactive|interact_manual|Output)\(")
+    book = Path(__file__).resolve().parents[1] / "book"
+    offenders = []
+    for path in sorted(book.glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for index, cell in enumerate(cells):
+            if cell["cell_type"] == "code" and pattern.search("".join(cell["source"])):
+                offenders.append(f"{path.name} cell {index}")
+    assert offenders == []
