@@ -22,7 +22,8 @@ from itertools import combinations
 import numpy as np
 from scipy.spatial import ConvexHull
 
-from helpers.tropical import ArrayLike, TropicalPolynomial, _as_float_array
+from helpers._arrays import ArrayLike, as_float_array, as_matrix
+from helpers.tropical import TropicalPolynomial
 
 __all__ = [
     "AffineFrame",
@@ -51,15 +52,8 @@ DEFAULT_TOL = 1e-9
 
 
 def _points(points: ArrayLike, name: str = "points") -> np.ndarray:
-    """Validate a finite, non-empty ``(n, D)`` point array and return it as float64."""
-    p = _as_float_array(points, name)
-    if p.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, D), got {p.shape}")
-    if p.shape[0] == 0:
-        raise ValueError(f"{name} must contain at least one point")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} must be finite")
-    return p
+    """A finite, non-empty ``(n, D)`` point array as float64."""
+    return as_matrix(points, name, nonempty=True)
 
 
 def _check_tol(tol: object) -> None:
@@ -166,7 +160,7 @@ def extended_newton_polytope(f: TropicalPolynomial) -> np.ndarray:
 def support_function(points: ArrayLike, u: ArrayLike) -> np.ndarray:
     """``h_P(u) = max_{z in P} z . u`` for ``P = conv(points)`` at directions (N, D)."""
     p = _points(points)
-    dirs = _as_float_array(u, "u")
+    dirs = as_float_array(u, "u")
     if dirs.ndim != 2 or dirs.shape[1] != p.shape[1]:
         raise ValueError(f"u must have shape (N, {p.shape[1]}), got {dirs.shape}")
     return (dirs @ p.T).max(axis=1)

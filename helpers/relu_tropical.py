@@ -22,21 +22,14 @@ polynomials are support functions of zonotopes with generators ``c_j (w_j, b_j)`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from helpers.tropical import (
-    TropicalPolynomial,
-    TropicalRational,
-    clear_winners,
-    as_finite_array,
-)
+from helpers._arrays import ArrayLike, as_finite_array
+from helpers.tropical import TropicalPolynomial, TropicalRational, clear_winners
 from helpers.zonotopes import affine_frame, convex_hull
-
-ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
 
 #: A facet counts as upper when its unit outer normal has last coordinate above
 #: this. Vertical facets (normal ``(n, 0)``) are thereby excluded, as they must be;
@@ -101,9 +94,6 @@ __all__ = [
 # --------------------------------------------------------------------------- input
 
 
-_array = as_finite_array  # float64, finite, clear errors
-
-
 def _flatten_modules(module: nn.Module) -> list[nn.Module]:
     """Leaf modules of (possibly nested) ``nn.Sequential`` containers, in order."""
     if isinstance(module, nn.Sequential):
@@ -132,9 +122,9 @@ def mlp_layers(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray, bool]]:
     seen_linear = False
     for k, mod in enumerate(_flatten_modules(net)):
         if isinstance(mod, nn.Linear):
-            W = _array(mod.weight, f"layer {k} (Linear) weight")
+            W = as_finite_array(mod.weight, f"layer {k} (Linear) weight")
             b = (
-                _array(mod.bias, f"layer {k} (Linear) bias")
+                as_finite_array(mod.bias, f"layer {k} (Linear) bias")
                 if mod.bias is not None
                 else np.zeros(W.shape[0])
             )
@@ -184,7 +174,7 @@ def forward_numpy(
     layers: list[tuple[np.ndarray, np.ndarray, bool]], x: ArrayLike
 ) -> np.ndarray:
     """Evaluate the network given by :func:`mlp_layers` in float64, (N, d) -> (N, m)."""
-    h = _array(x, "x")
+    h = as_finite_array(x, "x")
     if h.ndim != 2 or h.shape[1] != layers[0][0].shape[1]:
         d = layers[0][0].shape[1]
         raise ValueError(f"x must have shape (N, {d}), got {h.shape}")
@@ -216,7 +206,7 @@ def upper_hull_indices(E: ArrayLike, c: ArrayLike) -> np.ndarray:
     falls back to one linear program per term
     (:meth:`TropicalPolynomial.upper_hull_terms`).
     """
-    E, c = _array(E, "E"), _array(c, "c")
+    E, c = as_finite_array(E, "E"), as_finite_array(c, "c")
     if E.ndim != 2 or c.shape != (E.shape[0],) or len(c) == 0:
         raise ValueError(
             f"E must be (n, d) and c (n,) with n >= 1, got {E.shape} and {c.shape}"
@@ -353,7 +343,7 @@ def relu_layer_tropical(
     W- F`` (tropical products of powers); with ``relu=False`` it returns the
     affine output's pair ``(H, G')``.
     """
-    Wa, ba = _array(W, "W"), _array(b, "b")
+    Wa, ba = as_finite_array(W, "W"), as_finite_array(b, "b")
     if Wa.ndim != 2 or ba.shape != (Wa.shape[0],):
         raise ValueError(f"W must be (n, m) and b (n,), got {Wa.shape} and {ba.shape}")
     if len(F) != Wa.shape[1] or len(G) != Wa.shape[1]:
@@ -400,7 +390,8 @@ def _check_one_hidden(
     W: ArrayLike, b: ArrayLike, c: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate ``W (n, d)``, ``b (n,)`` and ``c (n,)`` of a one-hidden-layer net."""
-    Wa, ba, ca = _array(W, "W"), _array(b, "b"), _array(c, "c")
+    Wa, ba = as_finite_array(W, "W"), as_finite_array(b, "b")
+    ca = as_finite_array(c, "c")
     if Wa.ndim != 2:
         raise ValueError(f"W must have shape (n_hidden, d), got {Wa.shape}")
     n = Wa.shape[0]
@@ -435,7 +426,7 @@ def zonotopes_to_layer(
     P: ArrayLike, Q: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer ``(W, b, c)`` computing ``h_P(x^) - h_Q(x^)``: a unit per generator."""
-    Pa, Qa = _array(P, "P"), _array(Q, "Q")
+    Pa, Qa = as_finite_array(P, "P"), as_finite_array(Q, "Q")
     if Pa.ndim != 2 or Qa.ndim != 2 or Pa.shape[1] != Qa.shape[1] or Pa.shape[1] < 2:
         raise ValueError(
             f"P and Q must be (n, d + 1) arrays with the same d + 1 >= 2, got "
@@ -493,7 +484,7 @@ def neuron_matching_bound(
     C_ij) relu(a~_k . x^)`` differs from ``v_i`` by at most this on ``|x| <= r``
     because ``relu`` is 1-Lipschitz.
     """
-    Aa, Ca, Am = _array(A, "A"), _array(C, "C"), _array(A_merged, "A_merged")
+    Aa, Ca, Am = as_finite_array(A, "A"), as_finite_array(C, "C"), as_finite_array(A_merged, "A_merged")
     if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or (
         not np.isfinite(radius) or radius < 0
     ):
@@ -520,7 +511,7 @@ def neuron_matching_bound(
 def activation_patterns(net: nn.Module, X: ArrayLike) -> np.ndarray:
     """Boolean ReLU on/off pattern of every hidden unit at every point, (N, units)."""
     layers = mlp_layers(net)
-    h = _array(X, "X")
+    h = as_finite_array(X, "X")
     if h.ndim != 2 or h.shape[1] != layers[0][0].shape[1]:
         d = layers[0][0].shape[1]
         raise ValueError(f"X must have shape (N, {d}), got {h.shape}")

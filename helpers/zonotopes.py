@@ -12,18 +12,13 @@ Everything here works in float64 and accepts NumPy arrays, tensors or lists.
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import ConvexHull, QhullError
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
-from helpers.tropical import as_finite_array
-
-ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
+from helpers._arrays import ArrayLike, as_finite_array, as_matrix
 
 #: Singular values below ``RANK_RTOL * largest`` count as zero when finding the
 #: affine span of a point set (removes rounding noise, keeps real thin sides).
@@ -47,17 +42,9 @@ __all__ = [
 ]
 
 
-_as_array = as_finite_array  # float64, finite, clear errors
-
-
 def as_generators(G: ArrayLike, name: str = "G") -> np.ndarray:
     """Validate a generator array ``(n, D)`` (``n`` may be 0); return it as float64."""
-    arr = _as_array(G, name)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (n_generators, D), got {arr.shape}")
-    if arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one coordinate (D >= 1)")
-    return arr
+    return as_matrix(G, name, rows="n_generators")
 
 
 def _canonical(G: np.ndarray) -> np.ndarray:
@@ -74,7 +61,7 @@ def affine_frame(points: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     The rank ``r`` counts singular values above ``RANK_RTOL`` times the largest,
     so a zonotope whose generators are coplanar is recognised as flat.
     """
-    P = _as_array(points, "points")
+    P = as_finite_array(points, "points")
     if P.ndim != 2 or len(P) == 0:
         raise ValueError(f"points must have shape (N >= 1, D), got {P.shape}")
     origin = P.mean(axis=0)
@@ -100,7 +87,7 @@ def hull_vertex_indices(points: ArrayLike) -> np.ndarray:
     The points are expressed in coordinates of their affine span first, so a
     segment or a polygon in 3-D is handled like a full-dimensional set.
     """
-    P = _as_array(points, "points")
+    P = as_finite_array(points, "points")
     origin, basis = affine_frame(P)
     rank = len(basis)
     if rank == 0:
@@ -174,7 +161,7 @@ def support(G: ArrayLike, u: ArrayLike) -> np.ndarray:
     of ``t g . u`` over ``t in [0, 1]`` is ``relu(g . u)``.
     """
     G = as_generators(G)
-    U = _as_array(u, "u")
+    U = as_finite_array(u, "u")
     if U.ndim == 1:
         U = U[None, :]
     if U.ndim != 2 or U.shape[1] != G.shape[1]:
@@ -240,8 +227,8 @@ def point_polytope_distance(points: ArrayLike, vertices: ArrayLike) -> np.ndarra
     (r = 3), each in closed form. This solves the small quadratic program
     ``min |p - z|, z in conv(V)`` exactly, without an iterative solver.
     """
-    P = _as_array(points, "points")
-    V = _as_array(vertices, "vertices")
+    P = as_finite_array(points, "points")
+    V = as_finite_array(vertices, "vertices")
     if P.ndim == 1:
         P = P[None, :]
     if V.ndim != 2 or P.ndim != 2 or P.shape[1] != V.shape[1]:
@@ -309,7 +296,7 @@ def polytope_hausdorff(VA: ArrayLike, VB: ArrayLike) -> float:
     a maximum over finitely many vertices, each distance computed exactly by
     :func:`point_polytope_distance`.
     """
-    A, B = _as_array(VA, "VA"), _as_array(VB, "VB")
+    A, B = as_finite_array(VA, "VA"), as_finite_array(VB, "VB")
     if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1]:
         raise ValueError(f"vertex arrays {A.shape} and {B.shape} must be (M, D)")
     return max(_directed(A, B), _directed(B, A))
@@ -382,7 +369,7 @@ def hausdorff_lower_bound(
                 raise ValueError(f"{name} must be >= {low}, got {value}")
         U = _unit_directions(A.shape[1], int(n_directions), int(seed))
     else:
-        U = _as_array(directions, "directions")
+        U = as_finite_array(directions, "directions")
         if U.ndim != 2 or U.shape[1] != A.shape[1] or U.shape[0] == 0:
             raise ValueError(
                 f"directions must have shape (N, {A.shape[1]}) with N >= 1, got "
@@ -457,7 +444,7 @@ def generator_matching_bound(
     if split is None:
         w = np.ones(len(G))
     else:
-        w = _as_array(split, "split")
+        w = as_finite_array(split, "split")
         if w.shape != (len(G),) or np.any(w < 0):
             raise ValueError(f"split must be ({len(G)},) non-negative weights")
     total = 0.0
