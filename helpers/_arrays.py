@@ -42,12 +42,16 @@ def _real_float64(value: ArrayLike, name: str) -> np.ndarray:
     """
     if isinstance(value, torch.Tensor):
         if value.is_complex():
-            raise ArrayInputError(f"{name} must be real, got a complex tensor ({value.dtype})")
+            raise ArrayInputError(
+                f"{name} must be real, got a complex tensor ({value.dtype})"
+            )
         value = value.detach().cpu().double().numpy()
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError) as err:
-        raise ArrayInputError(f"{name} must be a rectangular numeric array ({err})") from err
+        raise ArrayInputError(
+            f"{name} must be a rectangular numeric array ({err})"
+        ) from err
     if raw.dtype.kind == "c" or (
         raw.dtype == object and any(isinstance(v, complex) for v in raw.flat)
     ):
@@ -59,7 +63,9 @@ def _real_float64(value: ArrayLike, name: str) -> np.ndarray:
     try:
         return np.array(raw, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ArrayInputError(f"{name} must be numeric, got {type(value).__name__}") from err
+        raise ArrayInputError(
+            f"{name} must be numeric, got {type(value).__name__}"
+        ) from err
 
 
 def as_float_array(value: ArrayLike, name: str) -> np.ndarray:

@@ -21,7 +21,7 @@ from helpers._arrays import ArrayInputError, as_finite_array, as_float_array, as
     ],
 )
 def test_bad_input_is_refused_as_both_type_and_value_error(value, message):
-    """Non-numeric input raises one error that ``except TypeError``/``ValueError`` see."""
+    """Non-numeric input raises one error caught as TypeError and as ValueError."""
     for convert in (as_float_array, as_finite_array):
         with pytest.raises(ArrayInputError, match=message):
             convert(value, "x")
