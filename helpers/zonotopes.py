@@ -15,10 +15,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import ConvexHull, QhullError
-from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
 from helpers._arrays import ArrayLike, as_finite_array, as_matrix
+from helpers.clustering import N_INIT, kmeans
 
 #: Singular values below ``RANK_RTOL * largest`` count as zero when finding the
 #: affine span of a point set (removes rounding noise, keeps real thin sides).
@@ -458,31 +457,29 @@ def generator_matching_bound(
 
 
 def cluster_generators(
-    G: ArrayLike, k: int, *, weighted: bool = True, seed: int = 0, n_init: int = 4
+    G: ArrayLike, k: int, *, weighted: bool = True, seed: int = 0, n_init: int = N_INIT
 ) -> np.ndarray:
-    """Cluster labels for merging generators with scikit-learn's ``KMeans``.
+    """Cluster labels for merging generators, by the package's one :func:`kmeans`.
 
     ``weighted=True`` clusters the unit directions ``g / |g|`` with sample
     weights ``|g|``: merging parallel generators is free (their sum spans the
     same zonotope), so what costs is spread in direction, weighted by length.
     ``weighted=False`` clusters the raw generators (Misiakos et al. 2022).
     Zero generators join cluster 0; with ``k >= n`` every generator keeps its
-    own cluster.
+    own cluster. ``n_init`` k-means++ restarts (default
+    :data:`helpers.clustering.N_INIT`) run with seed ``seed``.
     """
     G = as_generators(G)
-    if not isinstance(k, (int, np.integer)) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     n = len(G)
     norms = np.linalg.norm(G, axis=1)
     live = norms > 0
+    labels = np.zeros(n, dtype=int)
     if k >= live.sum():
-        labels = np.zeros(n, dtype=int)
         labels[live] = np.arange(live.sum())
         return labels
     X = G[live] / norms[live, None] if weighted else G[live]
-    km = KMeans(n_clusters=int(k), n_init=n_init, random_state=seed)
-    with threadpool_limits(limits=1):  # tiny problems: threads only add overhead
-        km.fit(X, sample_weight=norms[live] if weighted else None)
-    labels = np.zeros(n, dtype=int)
-    labels[live] = km.labels_
+    weights = norms[live] if weighted else None
+    labels[live] = kmeans(X, int(k), weights, seed=seed, n_init=n_init)
     return labels

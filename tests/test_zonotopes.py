@@ -374,6 +374,26 @@ def test_clustering_parallel_generators_is_free():
     assert raw.shape == (len(G),) and set(raw) <= {0, 1}
 
 
+def test_one_kmeans_with_one_default():
+    """Generator clustering and the merging methods run the same k-means and n_init."""
+    import inspect
+
+    from helpers.clustering import N_INIT, kmeans
+    from helpers.compress import neural_path_kmeans, tropnnc, zonotope_kmeans
+
+    for fn in (kmeans, cluster_generators, tropnnc, zonotope_kmeans,
+               neural_path_kmeans):
+        assert inspect.signature(fn).parameters["n_init"].default == N_INIT
+    rng = np.random.default_rng(3)
+    G = rng.standard_normal((40, 3))
+    norms = np.linalg.norm(G, axis=1)
+    for seed in (0, 1):
+        direct = kmeans(G / norms[:, None], 5, norms, seed=seed)
+        assert np.array_equal(cluster_generators(G, 5, seed=seed), direct)
+        raw = kmeans(G, 5, seed=seed)
+        assert np.array_equal(cluster_generators(G, 5, weighted=False, seed=seed), raw)
+
+
 @pytest.mark.parametrize(
     "call, error, match",
     [

@@ -35,7 +35,7 @@ from helpers.compress.activations import check_data, record
 from helpers.compress.bounds import (bound_terms, error_bound, input_radius,
                                      output_gap, output_zonotopes)
 from helpers.compress.channel_similarity import channel_similarity
-from helpers.compress.clustering import kmeans
+from helpers.clustering import kmeans
 from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
 from helpers.compress.refit import (REFIT_OPTIONS, consumer_rows, input_batches,

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import numpy as np
 from torch import nn
 
-from helpers.compress.clustering import cluster_sums, kmeans, weighted_means
+from helpers.clustering import N_INIT, cluster_sums, kmeans, weighted_means
 from helpers.compress.refit import MAX_SAMPLES, maybe_refit
 from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
 
@@ -37,7 +37,7 @@ def _split_budget(k: int, n_pos: int, n_neg: int, mass_pos: float,
     return min(k_pos, k - k_neg), k_neg
 
 
-def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 10,
+def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = N_INIT,
                     refit: bool | str = False, data: Any = None, seed: int = 0,
                     reference: Optional[nn.Module] = None,
                     max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
@@ -78,7 +78,7 @@ def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 
                        **refit_options)
 
 
-def neural_path_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 10,
+def neural_path_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = N_INIT,
                        refit: bool | str = False, data: Any = None, seed: int = 0,
                        reference: Optional[nn.Module] = None,
                        max_samples: int = MAX_SAMPLES, **refit_options: Any
