@@ -79,7 +79,8 @@ def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 
 
 
 def neural_path_kmeans(model: nn.Module, layer: str, keep: float, *,
-                       n_init: int = N_INIT, refit: bool | str = False, data: Any = None, seed: int = 0,
+                       n_init: int = N_INIT, refit: bool | str = False,
+                       data: Any = None, seed: int = 0,
                        reference: Optional[nn.Module] = None,
                        max_samples: int = MAX_SAMPLES, **refit_options: Any
                        ) -> LayerPlan:
