@@ -102,17 +102,25 @@ class AffineFrame:
 
 
 def affine_frame(points: ArrayLike, tol: float = DEFAULT_TOL) -> AffineFrame:
-    """Express points in an orthonormal frame of their affine hull (via an SVD)."""
+    """Express points in an orthonormal frame of their affine hull (via an SVD).
+
+    The package's one affine frame (zonotopes, the upper hulls of chapter 3 and
+    the plots use it too). A direction counts when its singular value exceeds
+    ``tol * max|p| * sqrt(n)``: relative to the size of the points, so the
+    answer does not change when all points are scaled, and rounding noise of
+    float64 centring (about ``1e-16 max|p|`` per point) never counts as a
+    dimension, while real thin sides (``tol`` relative) do.
+    """
     _check_tol(tol)
     p = _points(points)
     origin = p.mean(axis=0)
     centred = p - origin
-    if p.shape[0] == 1:
+    if p.shape[0] == 1 or not np.any(centred):
         basis = np.zeros((0, p.shape[1]))
     else:
         _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        rank = int(np.sum(s > tol * _scale(p) * max(1.0, np.sqrt(p.shape[0]))))
-        basis = vt[:rank]
+        floor = tol * float(np.abs(p).max()) * np.sqrt(p.shape[0])
+        basis = vt[: int(np.sum(s > floor))]
     return AffineFrame(origin=origin, basis=basis, coords=centred @ basis.T)
 
 

@@ -29,7 +29,8 @@ from torch import nn
 
 from helpers._arrays import ArrayLike, as_finite_array
 from helpers.tropical import TropicalPolynomial, TropicalRational, clear_winners
-from helpers.zonotopes import affine_frame, convex_hull
+from helpers.polytopes import affine_frame
+from helpers.zonotopes import RANK_RTOL, convex_hull, zonotope_generators
 
 #: A facet counts as upper when its unit outer normal has last coordinate above
 #: this. Vertical facets (normal ``(n, 0)``) are thereby excluded, as they must be;
@@ -78,7 +79,6 @@ __all__ = [
     "forward_numpy",
     "function_error_bound",
     "mlp_layers",
-    "neuron_matching_bound",
     "one_hidden_layer_net",
     "one_hidden_layer_zonotopes",
     "random_relu_net",
@@ -240,14 +240,14 @@ def upper_hull_indices(E: ArrayLike, c: ArrayLike) -> np.ndarray:
 def _upper_hull_lifted(L: np.ndarray) -> np.ndarray:
     """Indices of the upper-hull vertices of the lifted points (distinct exponents)."""
     D = L.shape[1]
-    origin, basis = affine_frame(L)
-    rank = len(basis)
+    frame = affine_frame(L, RANK_RTOL)
+    basis, rank = frame.basis, frame.dim
     if rank == 0:
         return np.array([0])
     vertical = np.zeros(D)
     vertical[-1] = 1.0
     off_span = np.linalg.norm(vertical - basis.T @ (basis @ vertical))
-    Y = (L - origin) @ basis.T
+    Y = frame.coords
     if rank == 1:
         ends = [int(Y[:, 0].argmin()), int(Y[:, 0].argmax())]
         if off_span <= 1e-12:
@@ -409,17 +409,12 @@ def one_hidden_layer_zonotopes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generator pair ``(P, Q)`` of ``v(x) = sum_j c_j relu(W_j . x + b_j) + c0``.
 
-    Since ``c relu(z) = sign(c) relu(|c| z)``, with ``a_j = (W_j, b_j)`` and
-    ``x^ = (x, 1)``: ``v(x) - c0 = sum_{g in P} relu(g . x^) - sum_{g in Q}
-    relu(g . x^) = h_P(x^) - h_Q(x^)``, the support functions of the zonotopes
-    with generators ``P = {c_j a_j : c_j > 0}`` and ``Q = {|c_j| a_j : c_j <
-    0}`` (rows in neuron order; neurons with ``c_j = 0`` are dropped).
+    With ``a_j = (W_j, b_j)`` and ``x^ = (x, 1)``: ``v(x) - c0 = h_P(x^) -
+    h_Q(x^)`` for ``P = {c_j a_j : c_j > 0}`` and ``Q = {|c_j| a_j : c_j < 0}``
+    (see :func:`helpers.zonotopes.zonotope_generators`, which builds them).
     """
     Wa, ba, ca = _check_one_hidden(W, b, c)
-    A = np.hstack([Wa, ba[:, None]])
-    P = ca[ca > 0, None] * A[ca > 0]
-    Q = -ca[ca < 0, None] * A[ca < 0]
-    return P, Q
+    return zonotope_generators(np.hstack([Wa, ba[:, None]]), ca)
 
 
 def zonotopes_to_layer(
@@ -471,38 +466,6 @@ def function_error_bound(
         raise ValueError(f"radius must be finite and >= 0, got {radius}")
     rho = float(np.sqrt(1.0 + radius**2))
     return rho * (hausdorff_p + hausdorff_q) + abs(float(c0_change))
-
-
-def neuron_matching_bound(
-    A: ArrayLike, C: ArrayLike, labels: ArrayLike, A_merged: ArrayLike, radius: float
-) -> np.ndarray:
-    """Per-output bound ``rho sum_j |C_ij| |a_j - a~_k(j)|`` for merged neurons.
-
-    ``A`` (n, d + 1) holds each neuron's ``(w_j, b_j)``, ``C`` (m, n) the output
-    weights, ``labels`` the cluster of every neuron and ``A_merged`` (K, d + 1)
-    the merged neurons. The merged network ``v~_i(x) = sum_k (sum_{j in C_k}
-    C_ij) relu(a~_k . x^)`` differs from ``v_i`` by at most this on ``|x| <= r``
-    because ``relu`` is 1-Lipschitz.
-    """
-    Aa, Ca, Am = as_finite_array(A, "A"), as_finite_array(C, "C"), as_finite_array(A_merged, "A_merged")
-    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or (
-        not np.isfinite(radius) or radius < 0
-    ):
-        raise ValueError(f"radius must be finite and >= 0, got {radius!r}")
-    lab = np.asarray(labels)
-    if Ca.ndim == 1:
-        Ca = Ca[None, :]
-    if Aa.ndim != 2 or Ca.shape[1] != Aa.shape[0] or lab.shape != (Aa.shape[0],):
-        raise ValueError(
-            f"A (n, d+1), C (m, n) and labels (n,) disagree: {Aa.shape}, {Ca.shape}, "
-            f"{lab.shape}"
-        )
-    bad_labels = len(lab) > 0 and (lab.max() >= len(Am) or lab.min() < 0)
-    if Am.ndim != 2 or Am.shape[1] != Aa.shape[1] or bad_labels:
-        raise ValueError("A_merged must have a row (of A's width) for every label")
-    rho = float(np.sqrt(1.0 + float(radius) ** 2))
-    dist = np.linalg.norm(Aa - Am[lab], axis=1)
-    return rho * (np.abs(Ca) @ dist)
 
 
 # -------------------------------------------------------------------- regions

@@ -18,13 +18,14 @@ from scipy.spatial import ConvexHull, QhullError
 
 from helpers._arrays import ArrayLike, as_finite_array, as_matrix
 from helpers.clustering import N_INIT, kmeans
+from helpers.polytopes import affine_frame
 
-#: Singular values below ``RANK_RTOL * largest`` count as zero when finding the
-#: affine span of a point set (removes rounding noise, keeps real thin sides).
+#: Relative tolerance of the affine span of a point set
+#: (:func:`helpers.polytopes.affine_frame`): removes rounding noise, keeps real
+#: thin sides.
 RANK_RTOL = 1e-10
 
 __all__ = [
-    "affine_frame",
     "as_generators",
     "cluster_generators",
     "convex_hull",
@@ -33,10 +34,12 @@ __all__ = [
     "hausdorff_lower_bound",
     "hausdorff_upper_bound",
     "hull_vertex_indices",
+    "matching_bound",
     "merge_generators",
     "point_polytope_distance",
     "polytope_hausdorff",
     "support",
+    "zonotope_generators",
     "zonotope_vertices",
 ]
 
@@ -54,24 +57,6 @@ def _canonical(G: np.ndarray) -> np.ndarray:
     return G[np.lexsort(G.T[::-1])]
 
 
-def affine_frame(points: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and orthonormal basis ``(r, D)`` of the affine span of a point set.
-
-    The rank ``r`` counts singular values above ``RANK_RTOL`` times the largest,
-    so a zonotope whose generators are coplanar is recognised as flat.
-    """
-    P = as_finite_array(points, "points")
-    if P.ndim != 2 or len(P) == 0:
-        raise ValueError(f"points must have shape (N >= 1, D), got {P.shape}")
-    origin = P.mean(axis=0)
-    X = P - origin
-    if not np.any(X):
-        return origin, np.zeros((0, P.shape[1]))
-    _, s, vt = np.linalg.svd(X, full_matrices=False)
-    rank = int(np.sum(s > RANK_RTOL * s[0]))
-    return origin, vt[:rank]
-
-
 def convex_hull(Y: np.ndarray) -> ConvexHull:
     """Qhull's hull of full-dimensional points (joggled input only if Qhull insists)."""
     try:
@@ -87,11 +72,10 @@ def hull_vertex_indices(points: ArrayLike) -> np.ndarray:
     segment or a polygon in 3-D is handled like a full-dimensional set.
     """
     P = as_finite_array(points, "points")
-    origin, basis = affine_frame(P)
-    rank = len(basis)
+    frame = affine_frame(P, RANK_RTOL)
+    rank, Y = frame.dim, frame.coords
     if rank == 0:
         return np.array([0])
-    Y = (P - origin) @ basis.T
     if rank == 1:
         return np.unique([int(Y[:, 0].argmin()), int(Y[:, 0].argmax())])
     return np.sort(convex_hull(Y).vertices)
@@ -234,8 +218,8 @@ def point_polytope_distance(points: ArrayLike, vertices: ArrayLike) -> np.ndarra
         raise ValueError(
             f"points {P.shape} and vertices {V.shape} must be (N, D) and (M, D)"
         )
-    origin, basis = affine_frame(V)
-    rank = len(basis)
+    frame = affine_frame(V, RANK_RTOL)
+    origin, basis, rank = frame.origin, frame.basis, frame.dim
     if rank > 3:
         raise ValueError(
             f"the polytope spans {rank} dimensions; exact distances are implemented "
@@ -427,6 +411,54 @@ def merge_generators(G: ArrayLike, labels: ArrayLike) -> np.ndarray:
     return merged[np.unique(lab)]
 
 
+def zonotope_generators(A: ArrayLike, c: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Generators ``(P, Q)`` of ``sum_j c_j relu(a_j . x^)``: ``|c_j| a_j`` by sign.
+
+    Row ``j`` of ``A`` (n, D) is neuron ``j``'s ``a_j = (w_j, b_j)`` and ``c``
+    (n,) its output weight. Since ``c relu(z) = sign(c) relu(|c| z)``, the sum
+    is ``h_P(x^) - h_Q(x^)`` with ``P = {c_j a_j : c_j > 0}`` and ``Q = {|c_j|
+    a_j : c_j < 0}`` (rows in neuron order; neurons with ``c_j = 0`` are
+    dropped), the support functions of two zonotopes (chapter 4).
+    """
+    Aa = as_matrix(A, "A", rows="n_neurons")
+    ca = as_finite_array(c, "c")
+    if ca.shape != (len(Aa),):
+        raise ValueError(
+            f"c must hold one output weight per row of A: shape ({len(Aa)},), got "
+            f"{ca.shape}"
+        )
+    return ca[ca > 0, None] * Aa[ca > 0], -ca[ca < 0, None] * Aa[ca < 0]
+
+
+def matching_bound(A: ArrayLike, C: ArrayLike, targets: ArrayLike) -> np.ndarray:
+    """Matching cost ``sum_j |C_j| |a_j - t_j|`` of replacing each ``a_j`` by ``t_j``.
+
+    The one matching bound of the package, in one convention: row ``j`` of
+    ``A`` (n, D) is a neuron's ``a_j = (w_j, b_j)`` or a generator, row ``j``
+    of ``targets`` (n, D) what it is matched to (its merged neuron, or 0 for a
+    removed one) and ``C`` its outgoing weights, *neuron-major*: ``(n,)`` (one
+    weight each, returns a 0-d array) or ``(n, m)`` (row ``j`` = neuron ``j``'s
+    weights into the ``m`` outputs, the transpose of a Linear consumer's
+    ``weight``; returns one cost per output, ``sum_j |C_ji| |a_j - t_j|``).
+    Chapter 4 derives its two readings: times ``sqrt(1 + r^2)`` it bounds the
+    change of each output on ``|x| <= r`` when every merged neuron's outgoing
+    weight is the sum of its members' (``relu`` is 1-Lipschitz); with ``C = 1``
+    and generators matched to pieces of their cluster's sum it bounds the
+    Hausdorff distance (:func:`generator_matching_bound`).
+    """
+    Aa = as_matrix(A, "A", rows="n")
+    T = as_finite_array(targets, "targets")
+    Ca = as_finite_array(C, "C")
+    if T.shape != Aa.shape:
+        raise ValueError(f"targets must have A's shape {Aa.shape}, got {T.shape}")
+    if Ca.ndim not in (1, 2) or Ca.shape[0] != len(Aa):
+        raise ValueError(
+            f"C must be neuron-major, ({len(Aa)},) or ({len(Aa)}, m): one row per "
+            f"row of A, got {Ca.shape} (pass a Linear consumer's weight transposed)"
+        )
+    return np.abs(Ca).T @ np.linalg.norm(Aa - T, axis=1)
+
+
 def generator_matching_bound(
     G: ArrayLike, labels: ArrayLike, split: ArrayLike | None = None
 ) -> float:
@@ -434,9 +466,11 @@ def generator_matching_bound(
 
     ``S_k`` is the cluster sum; splitting ``[0, S_k] = sum_{j in C_k} [0,
     lambda_j S_k]`` with ``lambda_j >= 0`` summing to 1 in each cluster matches
-    every generator with a piece of its merged generator. ``split=None`` uses
-    equal shares (``lambda_j S_k`` is the centroid: the non-squared k-means
-    cost); otherwise shares proportional to ``split`` (for example ``|g_j|``).
+    every generator with a piece of its merged generator, and
+    :func:`matching_bound` (with unit weights) adds up the distances.
+    ``split=None`` uses equal shares (``lambda_j S_k`` is the centroid: the
+    non-squared k-means cost); otherwise shares proportional to ``split`` (for
+    example ``|g_j|``).
     """
     G = as_generators(G)
     lab = _check_labels(G, labels)
@@ -446,14 +480,13 @@ def generator_matching_bound(
         w = as_finite_array(split, "split")
         if w.shape != (len(G),) or np.any(w < 0):
             raise ValueError(f"split must be ({len(G)},) non-negative weights")
-    total = 0.0
+    pieces = np.zeros_like(G)
     for k in np.unique(lab):
         members = lab == k
-        S = G[members].sum(axis=0)
         wk = w[members]
         share = wk / wk.sum() if wk.sum() > 0 else np.full(len(wk), 1 / len(wk))
-        total += float(np.linalg.norm(G[members] - share[:, None] * S, axis=1).sum())
-    return total
+        pieces[members] = share[:, None] * G[members].sum(axis=0)
+    return float(matching_bound(G, np.ones(len(G)), pieces))
 
 
 def cluster_generators(
