@@ -2,8 +2,10 @@
 
 Chapters call :func:`setup` in their first code cell after importing
 ``helpers``; it seeds every generator, picks a plotly renderer that survives in
-the static book page (or Colab's own renderer in Colab) and prints the
-execution-mode banner.
+the static book page (or Colab's own renderer in Colab), switches progress bars
+to plain text when nobody watches the kernel, and prints the execution-mode
+banner. :func:`glue` stores a value for the prose and prints it, so that readers
+in Colab, where the prose roles do not render, see it in the cell output.
 """
 
 from __future__ import annotations
@@ -11,8 +13,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-#: Where the book's source lives (Colab badges and the install cell point here).
+#: Where the book's source lives. ``_config.yml`` (``repository.url``) is the one
+#: definition; the setup cells and Colab badges repeat it because they run before
+#: this package is installed, and a test checks that every copy equals it.
 REPOSITORY_URL = "https://github.com/tropical-nn-book/tropical-nn-compression"
+
+#: Name of the plotly renderer registered by :func:`set_plotly_renderer`.
+BOOK_RENDERER = "book_html"
 
 
 def in_colab() -> bool:
@@ -20,16 +27,100 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def set_plotly_renderer() -> str:
-    """Use a renderer whose figures are embedded in the built HTML page.
+def is_headless() -> bool:
+    """True when a program (book build, nbconvert, test), not a person, runs the kernel.
 
-    Plotly's default renderer emits only a mimetype that Jupyter Book drops;
-    ``plotly_mimetype+notebook`` also embeds the figure's HTML and JavaScript.
+    Such executors (nbclient) refuse ``input()``: they send every request with
+    ``allow_stdin`` false, while Jupyter, VS Code and Colab allow it.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return True
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return True  # plain Python or a terminal IPython: no widget frontend
+    return not bool(getattr(kernel, "_allow_stdin", True))
+
+
+def book_figure_html(fig: Any) -> str:
+    """A figure as an HTML ``div`` drawn by the page's global ``Plotly``.
+
+    The book page loads plotly.js once (``_static/plotly.min.js``, see
+    ``_config.yml``), so each figure carries only its data, not a 4.6 MB copy of
+    the library.
     """
     import plotly.io as pio
 
-    pio.renderers.default = "colab" if in_colab() else "plotly_mimetype+notebook"
+    return pio.to_html(
+        fig, include_plotlyjs=False, full_html=False, validate=False,
+        config={"responsive": True},
+        auto_play=False,  # a slider figure opens at its first step, as stated
+    )
+
+
+def _register_book_renderer() -> None:
+    """Register :data:`BOOK_RENDERER`: plotly JSON for Jupyter + library-free HTML."""
+    import plotly.io as pio
+    from plotly.io._base_renderers import MimetypeRenderer
+
+    class BookRenderer(MimetypeRenderer):
+        """JupyterLab/VS Code draw the JSON; the built page draws the HTML."""
+
+        def to_mimebundle(self, fig_dict: dict) -> dict:
+            bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig_dict)
+            bundle["text/html"] = book_figure_html(fig_dict)
+            return bundle
+
+    pio.renderers[BOOK_RENDERER] = BookRenderer()
+
+
+def set_plotly_renderer() -> str:
+    """Use Colab's renderer in Colab, else one whose figures survive in the page.
+
+    Plotly's default renderer emits only a mimetype that Jupyter Book drops, and
+    its notebook renderer embeds all of plotly.js in every page;
+    :data:`BOOK_RENDERER` embeds the figure only.
+    """
+    import plotly.io as pio
+
+    if in_colab():
+        pio.renderers.default = "colab"
+    else:
+        _register_book_renderer()
+        pio.renderers.default = BOOK_RENDERER
     return pio.renderers.default
+
+
+def use_text_progress_bars() -> bool:
+    """In a headless run, make ``tqdm.auto`` the plain text bar; return if it did.
+
+    A widget bar drawn while the book is built ends up in the page as a dead
+    widget; a text bar is an ordinary stream output. Call before importing code
+    that does ``from tqdm.auto import tqdm`` (the setup cell does).
+    """
+    if not is_headless():
+        return False
+    import tqdm.auto
+    import tqdm.autonotebook
+    from tqdm.asyncio import tqdm as text_tqdm
+
+    class StdoutTqdm(text_tqdm):
+        """Text bar on stdout, so that it merges with the cell's printed output."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if kwargs.get("file") is None:
+                kwargs["file"] = sys.stdout
+            super().__init__(*args, **kwargs)
+
+    def trange(*args: Any, **kwargs: Any) -> StdoutTqdm:
+        """``StdoutTqdm(range(*args), **kwargs)``, like ``tqdm.trange``."""
+        return StdoutTqdm(range(*args), **kwargs)
+
+    tqdm.auto.tqdm = tqdm.autonotebook.tqdm = StdoutTqdm
+    tqdm.auto.trange = tqdm.autonotebook.trange = trange
+    return True
 
 
 def use_inline_matplotlib() -> None:
@@ -44,10 +135,11 @@ def use_inline_matplotlib() -> None:
 
 
 def share_cores_in_fast_mode() -> None:
-    """In fast mode, use one PyTorch thread per kernel.
+    """In fast mode (``BOOK_FAST=1``, the test run), use one PyTorch thread per kernel.
 
-    The test command runs two notebooks at once on two cores; more threads per
-    kernel only oversubscribe them, and small models train several times slower.
+    ``make test`` runs two notebooks at once on two cores; more threads per
+    kernel only oversubscribe them. Outside fast mode (the book build, Colab, a
+    reader's Jupyter) PyTorch keeps its own choice of thread count.
     """
     import torch
 
@@ -59,7 +151,8 @@ def share_cores_in_fast_mode() -> None:
 
 
 def setup(seed: int = 0) -> None:
-    """Seed everything, configure plotting and print the execution-mode banner."""
+    """Seed everything, configure plotting and progress bars, print the mode banner."""
+    use_text_progress_bars()  # before helpers.train binds tqdm.auto
     from helpers.train import print_mode_banner, seed_everything
 
     seed_everything(seed)
@@ -69,19 +162,31 @@ def setup(seed: int = 0) -> None:
     print_mode_banner()
 
 
-def glue(name: str, value: Any, display: bool = False) -> None:
-    """Store ``value`` under ``name`` for the book's prose (myst-nb's glue).
+def format_value(value: Any) -> str:
+    """Short text for a glued value: floats to 6 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (bool, int, str)):
+        return str(value)
+    return f"<{type(value).__name__}>"  # a figure or table: shown where displayed
 
-    Outside a Jupyter Book build (Colab, a plain kernel) myst-nb may be
-    missing; the value is then only shown if ``display``. Returns None so that a
-    trailing ``glue(...)`` does not echo the value into the page.
+
+def glue(name: str, value: Any, display: bool = False, echo: bool = True) -> None:
+    """Store ``value`` under ``name`` for the prose (myst-nb's glue) and print it.
+
+    Colab does not render the prose's glue roles, so with ``echo`` (the
+    default) the value is also printed as ``name = value`` in the cell output.
+    Outside a Jupyter Book build myst-nb may be missing; the value is then only
+    printed. Returns None so that a trailing ``glue(...)`` echoes nothing else.
     """
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ValueError(f"glue name must be a non-empty word, got {name!r}")
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # NumPy/PyTorch scalars -> plain Python numbers
+    if echo:
+        print(f"{name} = {format_value(value)}")
     try:
         from myst_nb import glue as _glue
     except ImportError:
-        if display:
-            print(f"{name} = {value}")
         return
     _glue(name, value, display=display)

@@ -16,7 +16,7 @@ maximum), which leaves the function unchanged.
 
 For one hidden layer ``v(x) = sum_j c_j relu(w_j . x + b_j) + c0`` the two
 polynomials are support functions of zonotopes with generators ``c_j (w_j, b_j)``
-(DESIGN 7.2), see :func:`one_hidden_layer_zonotopes`.
+(derived in chapter 4 of the book), see :func:`one_hidden_layer_zonotopes`.
 """
 
 from __future__ import annotations

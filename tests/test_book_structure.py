@@ -67,3 +67,59 @@ def test_source_lines_fit_88_columns():
                 if len(line) > 88:
                     too_long.append(f"{path.relative_to(ROOT)}:{number}")
     assert not too_long, too_long
+
+
+def _config() -> dict:
+    """The book's _config.yml."""
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def test_repository_url_is_defined_once():
+    """Badges, setup cells and helpers repeat _config.yml's repository URL exactly.
+
+    The setup cell runs in Colab before ``helpers`` is installed, and a badge is
+    plain markdown, so both must spell the URL out; this test keeps every copy
+    equal to the one definition that also drives the launch buttons.
+    """
+    from helpers.notebook import REPOSITORY_URL
+
+    repo = _config()["repository"]
+    url, branch = repo["url"].rstrip("/"), repo["branch"]
+    assert REPOSITORY_URL == url
+    slug = url.removeprefix("https://github.com/")
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        badge = "".join(cells[0]["source"])
+        colab = r"https://colab\.research\.google\.com/github/[^)\s\"]+"
+        links = re.findall(colab, badge)
+        assert links == [
+            f"https://colab.research.google.com/github/{slug}/blob/{branch}/"
+            f"book/{path.name}"
+        ], (path.name, links)
+        setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        urls = re.findall(r"https://github\.com/[\w./-]+", setup)
+        assert urls == [url], (path.name, urls)
+    readme_urls = set(re.findall(r"https://github\.com/[\w-]+/[\w-]+", (
+        ROOT / "README.md").read_text()))
+    assert readme_urls <= {url}, readme_urls
+
+
+def test_plotly_js_is_vendored_once():
+    """Pages load plotly.js from the vendored static file, not from every figure."""
+    sphinx = _config()["sphinx"]["config"]
+    assert "plotly.min.js" in sphinx["html_js_files"]
+    static = [ROOT / p for p in sphinx["html_static_path"]]
+    found = [d / "plotly.min.js" for d in static if (d / "plotly.min.js").exists()]
+    assert found, "plotly.min.js is not in any html_static_path folder"
+    head = found[0].read_text()[:200]
+    assert "plotly.js v" in head and "MIT" in head
+    assert (found[0].parent / "LICENSE.plotly").exists()
+
+
+def test_setup_cell_defers_to_helpers():
+    """Each setup cell calls setup(), which owns renderer, threads, progress bars."""
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        assert "from helpers.notebook import" in setup and "setup(seed=" in setup
+        assert "set_num_threads" not in setup and "renderers" not in setup

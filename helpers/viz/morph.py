@@ -110,13 +110,13 @@ def slider_maxplus_bias(
 
     def trace(bv: float) -> go.Heatmap:
         b = torch.tensor([bv], dtype=torch.float32)
-        y = maxplus(pts, w, b).numpy().reshape(g1.shape)
         win = winners(pts, w, b).numpy().reshape(g1.shape)
+        # hover shows the winner's index only: per-pixel text and outputs, stored
+        # once per frame, made the page 2.8 MB
         return go.Heatmap(x=axis, y=axis, z=win, zmin=-0.5, zmax=2.5,
                           colorscale=scale, showscale=False,
-                          customdata=y, text=names[win],
-                          hovertemplate="x1=%{x:.2f}, x2=%{y:.2f}<br>"
-                          "output=%{customdata:.2f}<br>winner: %{text}"
+                          hovertemplate="x1=%{x:.2f}, x2=%{y:.2f}<br>winner: %{z} "
+                          f"(0: {names[0]}, 1: {names[1]}, 2: {names[2]})"
                           "<extra></extra>")
 
     frames = [go.Frame(data=[trace(bv)], name=f"{bv:.2f}") for bv in biases]

@@ -27,6 +27,7 @@ from helpers.zonotopes import RANK_RTOL, point_polytope_distance, zonotope_verti
 __all__ = [
     "merge_slider_figure",
     "plot_activation_regions",
+    "slider_activation_regions",
     "plot_bounds_vs_error",
     "plot_depth_separation",
     "plot_functions_1d",
@@ -127,6 +128,115 @@ def plot_activation_regions(
         raise ValueError(f"regions must live in 1 or 2 dimensions, got {d}")
     ax.set_title(f"{title}\n{len(regions)} activation regions", fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+#: Fill colours of :func:`slider_activation_regions` (one trace per colour).
+_SLIDER_PALETTE = [
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#dbdb8d", "#9edae5", "#d9d9d9", "#fdd0a2", "#bcbddc",
+]
+
+
+def _pattern_color(pattern: np.ndarray) -> int:
+    """Palette index of an activation pattern: a region keeps its colour as it moves."""
+    bits = np.packbits(np.asarray(pattern, dtype=bool)).tobytes()
+    return int.from_bytes(bits, "big") % len(_SLIDER_PALETTE) if bits else 0
+
+
+def _region_fill_traces(regions: Sequence[Region], digits: int) -> list[go.Scatter]:
+    """One filled trace per palette colour; its polygons are separated by gaps."""
+    xs: list[list] = [[] for _ in _SLIDER_PALETTE]
+    ys: list[list] = [[] for _ in _SLIDER_PALETTE]
+    for r in regions:
+        V = np.round(np.asarray(r.vertices, dtype=float), digits)
+        k = _pattern_color(r.pattern)
+        xs[k] += [*V[:, 0], V[0, 0], None]
+        ys[k] += [*V[:, 1], V[0, 1], None]
+    return [
+        go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=color,
+                   line={"color": "black", "width": 0.6}, hoverinfo="skip",
+                   showlegend=False, xaxis="x", yaxis="y")
+        for x, y, color in zip(xs, ys, _SLIDER_PALETTE)
+    ]
+
+
+def slider_activation_regions(
+    regions_by_step: Sequence[Sequence[Region]],
+    values: Sequence[float],
+    counts: Mapping[str, Sequence[float]],
+    title: str,
+    parameter: str = "t",
+    digits: int = 4,
+) -> go.Figure:
+    """A plotly slider over a parameter: a network's exact activation regions move.
+
+    ``regions_by_step[i]`` are the 2-D regions (from ``enumerate_regions``) at
+    ``values[i]``; ``counts`` maps a label to one number per step, drawn on the
+    right against the parameter with a marker at the current step. Colours follow
+    the activation pattern. Built from frames: works without a kernel.
+    """
+    if not regions_by_step or len(regions_by_step) != len(values):
+        raise ValueError(
+            f"need one region list per parameter value, got {len(regions_by_step)} "
+            f"lists and {len(values)} values"
+        )
+    for name, series in counts.items():
+        if len(series) != len(values):
+            raise ValueError(f"counts[{name!r}] has {len(series)} entries, "
+                             f"expected {len(values)}")
+    if any(not regs or regs[0].vertices.shape[1] != 2 for regs in regions_by_step):
+        raise ValueError("every step needs a non-empty list of 2-D regions")
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45],
+                        horizontal_spacing=0.12,
+                        subplot_titles=("activation regions (colour = on/off pattern)",
+                                        f"counts along {parameter}"))
+    n_fill = len(_SLIDER_PALETTE)
+    for trace in _region_fill_traces(regions_by_step[0], digits):
+        fig.add_trace(trace, row=1, col=1)  # traces 0 .. n_fill - 1
+    top = max(max(series) for series in counts.values()) if counts else 1.0
+    for name, series in counts.items():
+        fig.add_trace(go.Scatter(x=list(values), y=list(series), mode="lines+markers",
+                                 name=name), row=1, col=2)
+
+    def marker(v: float) -> go.Scatter:
+        return go.Scatter(x=[v, v], y=[0, top * 1.05], mode="lines",
+                          line={"color": "black", "dash": "dot"}, showlegend=False,
+                          hoverinfo="skip", xaxis="x2", yaxis="y2")
+
+    fig.add_trace(marker(values[0]), row=1, col=2)
+    moving = [*range(n_fill), n_fill + len(counts)]
+
+    def subtitle(i: int) -> str:
+        parts = [f"{name} = {series[i]:g}" for name, series in counts.items()]
+        return f"{title}<br><sub>{parameter} = {values[i]:g}: {', '.join(parts)}</sub>"
+
+    names = [f"{parameter}={v:g}" for v in values]
+    fig.frames = [
+        go.Frame(data=[*_region_fill_traces(regs, digits), marker(v)], traces=moving,
+                 name=n, layout={"title": {"text": subtitle(i)}})
+        for i, (regs, v, n) in enumerate(zip(regions_by_step, values, names))
+    ]
+    steps = [{"label": f"{v:g}", "method": "animate",
+              "args": [[n], {"mode": "immediate", "frame": {"duration": 0,
+                                                             "redraw": True},
+                             "transition": {"duration": 0}}]}
+             for v, n in zip(values, names)]
+    allv = np.vstack([r.vertices for r in regions_by_step[0]])
+    fig.update_layout(
+        title={"text": subtitle(0)}, height=520,
+        sliders=[{"active": 0, "currentvalue": {"prefix": f"{parameter} = "},
+                  "pad": {"t": 40}, "steps": steps}],
+        legend={"x": 0.99, "y": 0.02, "xanchor": "right", "yanchor": "bottom",
+                "bgcolor": "rgba(255, 255, 255, 0.7)"},
+    )
+    fig.update_xaxes(title_text="input x1", range=[allv[:, 0].min(), allv[:, 0].max()],
+                     constrain="domain", row=1, col=1)
+    fig.update_yaxes(title_text="input x2", range=[allv[:, 1].min(), allv[:, 1].max()],
+                     scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(title_text=parameter, row=1, col=2)
+    fig.update_yaxes(title_text="number of regions / maps", rangemode="tozero",
+                     row=1, col=2)
     return fig
 
 
@@ -255,17 +365,21 @@ def _polytope_traces(
     legend: bool = True,
 ) -> tuple[go.Mesh3d, go.Scatter3d]:
     """A plotly face mesh and edge wireframe of ``conv(V)`` in 3-D."""
-    tri = _triangles(V)
+    tri = _triangles(V).astype(np.int32)
+    # 4 decimals are far below a pixel and keep slider figures (one copy per
+    # frame) light in the page: 7 characters a number instead of 18
+    W = np.round(np.asarray(V, dtype=float), 4)
     mesh = go.Mesh3d(
-        x=V[:, 0], y=V[:, 1], z=V[:, 2], i=tri[:, 0], j=tri[:, 1], k=tri[:, 2],
+        x=W[:, 0].astype(np.float32), y=W[:, 1].astype(np.float32),
+        z=W[:, 2].astype(np.float32), i=tri[:, 0], j=tri[:, 1], k=tri[:, 2],
         color=color, opacity=opacity, flatshading=True, name=name,
         showlegend=legend, hoverinfo="name", scene=scene,
     )
     xs, ys, zs = [], [], []
     for i, j in polytope_edges(V):
-        xs += [V[i, 0], V[j, 0], None]
-        ys += [V[i, 1], V[j, 1], None]
-        zs += [V[i, 2], V[j, 2], None]
+        xs += [float(W[i, 0]), float(W[j, 0]), None]
+        ys += [float(W[i, 1]), float(W[j, 1]), None]
+        zs += [float(W[i, 2]), float(W[j, 2]), None]
     lines = go.Scatter3d(
         x=xs, y=ys, z=zs, mode="lines", line={"color": color, "width": 4},
         name=f"{name} edges", showlegend=False, hoverinfo="skip", scene=scene,
