@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
 from helpers._arrays import ArrayLike, as_float_array, as_matrix
 from helpers.tropical import TropicalPolynomial
@@ -31,6 +31,7 @@ __all__ = [
     "HypersurfacePiece",
     "UpperHull",
     "affine_frame",
+    "convex_hull",
     "convex_hull_vertices",
     "dual_subdivision",
     "extended_newton_polytope",
@@ -124,6 +125,14 @@ def affine_frame(points: ArrayLike, tol: float = DEFAULT_TOL) -> AffineFrame:
     return AffineFrame(origin=origin, basis=basis, coords=centred @ basis.T)
 
 
+def convex_hull(Y: np.ndarray) -> ConvexHull:
+    """Qhull's hull of full-dimensional points (joggled input only if Qhull insists)."""
+    try:
+        return ConvexHull(Y)
+    except QhullError:
+        return ConvexHull(Y, qhull_options="QJ")
+
+
 def convex_hull_vertices(points: ArrayLike, tol: float = DEFAULT_TOL) -> np.ndarray:
     """Indices of the vertices of ``conv(points)``, any affine dimension.
 
@@ -142,7 +151,7 @@ def convex_hull_vertices(points: ArrayLike, tol: float = DEFAULT_TOL) -> np.ndar
     if frame.dim == 1:
         t = frame.coords[:, 0]
         return np.sort(reps[[int(np.argmin(t)), int(np.argmax(t))]])
-    hull = ConvexHull(frame.coords)
+    hull = convex_hull(frame.coords)
     idx = reps[hull.vertices]
     return idx if frame.dim == 2 else np.sort(idx)
 

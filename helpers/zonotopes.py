@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.spatial import ConvexHull, QhullError
 
 from helpers._arrays import ArrayLike, as_finite_array, as_matrix
 from helpers.clustering import N_INIT, kmeans
-from helpers.polytopes import affine_frame
+from helpers.polytopes import affine_frame, convex_hull, convex_hull_vertices
 
 #: Relative tolerance of the affine span of a point set
 #: (:func:`helpers.polytopes.affine_frame`): removes rounding noise, keeps real
@@ -28,12 +27,10 @@ RANK_RTOL = 1e-10
 __all__ = [
     "as_generators",
     "cluster_generators",
-    "convex_hull",
     "generator_matching_bound",
     "hausdorff",
     "hausdorff_lower_bound",
     "hausdorff_upper_bound",
-    "hull_vertex_indices",
     "matching_bound",
     "merge_generators",
     "point_polytope_distance",
@@ -55,30 +52,6 @@ def _canonical(G: np.ndarray) -> np.ndarray:
     if len(G) == 0:
         return G
     return G[np.lexsort(G.T[::-1])]
-
-
-def convex_hull(Y: np.ndarray) -> ConvexHull:
-    """Qhull's hull of full-dimensional points (joggled input only if Qhull insists)."""
-    try:
-        return ConvexHull(Y)
-    except QhullError:
-        return ConvexHull(Y, qhull_options="QJ")
-
-
-def hull_vertex_indices(points: ArrayLike) -> np.ndarray:
-    """Indices of the vertices of ``conv(points)``, also for flat (lower-rank) sets.
-
-    The points are expressed in coordinates of their affine span first, so a
-    segment or a polygon in 3-D is handled like a full-dimensional set.
-    """
-    P = as_finite_array(points, "points")
-    frame = affine_frame(P, RANK_RTOL)
-    rank, Y = frame.dim, frame.coords
-    if rank == 0:
-        return np.array([0])
-    if rank == 1:
-        return np.unique([int(Y[:, 0].argmin()), int(Y[:, 0].argmax())])
-    return np.sort(convex_hull(Y).vertices)
 
 
 def _zonotope_vertices_2d(G: np.ndarray) -> np.ndarray:
@@ -133,7 +106,7 @@ def zonotope_vertices(G: ArrayLike) -> np.ndarray:
     V = np.zeros((1, D))
     for g in G:
         cand = np.vstack([V, V + g])
-        V = cand[hull_vertex_indices(cand)]
+        V = cand[convex_hull_vertices(cand, RANK_RTOL)]
     return V
 
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize, nnls
 from scipy.spatial import ConvexHull
 
+from helpers.regions import enumerate_regions
 from helpers.relu_tropical import (
-    enumerate_regions,
     function_error_bound,
     one_hidden_layer_zonotopes,
     random_relu_net,
