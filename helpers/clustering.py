@@ -1,10 +1,12 @@
 """The package's one k-means: weighted, seeded, float64 (scikit-learn's KMeans).
 
-Every clustering in the book goes through :func:`kmeans`: the merging methods
-of :mod:`helpers.compress` (TropNNC, Zonotope and Neural Path K-means, channel
-similarity) and the generator clustering of chapter 4
-(:func:`helpers.zonotopes.cluster_generators`). It imports no other helper, so
-the geometric modules at the bottom of the package can use it too.
+Every k-means in the book goes through :func:`kmeans`: the merging methods of
+:mod:`helpers.compress` (TropNNC, Zonotope and Neural Path K-means) and the
+generator clustering of chapter 4 (:func:`helpers.zonotopes.cluster_generators`);
+channel similarity uses hierarchical clustering, but the same
+:func:`cluster_sums`. It imports only the array converter of
+:mod:`helpers._arrays`, so the geometric modules at the bottom of the package
+can use it too.
 
 scikit-learn supplies sample weights, k-means++ seeding and several restarts.
 Two cases are handled exactly before calling it: when a layer has no more
@@ -40,6 +42,8 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from helpers._arrays import as_finite_array, as_matrix
+
 
 #: Default number of k-means++ restarts (scikit-learn's former default; the best
 #: of the runs, by weighted inertia, is kept).
@@ -71,17 +75,12 @@ def span_coordinates(points: np.ndarray) -> np.ndarray:
 def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
            seed: int = 0, n_init: int = N_INIT) -> np.ndarray:
     """Cluster labels ``0..K-1`` (K <= k, no empty cluster) of weighted points."""
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or len(points) == 0:
-        raise ValueError(f"points must be a non-empty (n, d) array, got {points.shape}")
-    if not np.isfinite(points).all():
-        raise ValueError("points to cluster contain NaN or infinite values")
-    if not isinstance(k, (int, np.integer)) or k < 1:
+    points = as_matrix(points, "points", nonempty=True)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"the number of clusters must be a positive integer, got {k}")
     if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != (len(points),) or not np.all(weights >= 0) \
-                or not np.isfinite(weights).all():
+        weights = as_finite_array(weights, "weights")
+        if weights.shape != (len(points),) or np.any(weights < 0):
             raise ValueError("weights must be one non-negative number per point")
     distinct, inverse = np.unique(points, axis=0, return_inverse=True)
     if len(distinct) <= k:

@@ -431,6 +431,12 @@ def test_one_kmeans_with_one_default():
         assert np.array_equal(cluster_generators(G, 5, seed=seed), direct)
         raw = kmeans(G, 5, seed=seed)
         assert np.array_equal(cluster_generators(G, 5, weighted=False, seed=seed), raw)
+    for bad, kwargs, match in ((np.full((3, 2), np.nan), {}, "NaN"),
+                               (G, {"weights": -norms}, "non-negative"),
+                               (G, {"k": True}, "positive integer"),
+                               (np.zeros((0, 2)), {}, "at least one point")):
+        with pytest.raises(ValueError, match=match):
+            kmeans(bad, **{"k": 2, **kwargs})
 
 
 @pytest.mark.parametrize(
