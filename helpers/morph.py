@@ -227,22 +227,34 @@ def _scatter_backward(
     return grad_x, grad_w, grad_b
 
 
+def _save_winners(ctx, winners: torch.Tensor, x: torch.Tensor,
+                  bias: torch.Tensor | None) -> None:
+    """What both backends' backward needs: the argmax winners and the shapes."""
+    ctx.save_for_backward(winners)
+    ctx.in_features = x.shape[1]
+    ctx.has_bias = bias is not None
+
+
+def _saved_winners(ctx) -> tuple[torch.Tensor, tuple[bool, bool, bool]]:
+    """The saved winners and which of ``x``, ``weight``, ``bias`` need a gradient."""
+    (winners,) = ctx.saved_tensors
+    need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
+            ctx.has_bias and ctx.needs_input_grad[2])
+    return winners, need
+
+
 class _MaxPlusTorch(torch.autograd.Function):
     """Chunked forward saving argmax indices; backward is a scatter (any device)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, mask, chunk_elements):  # type: ignore[override]
         values, winners = _torch_forward(x, weight, bias, mask, chunk_elements)
-        ctx.save_for_backward(winners)
-        ctx.in_features = x.shape[1]
-        ctx.has_bias = bias is not None
+        _save_winners(ctx, winners, x, bias)
         return values
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        (winners,) = ctx.saved_tensors
-        need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
-                ctx.has_bias and ctx.needs_input_grad[2])
+        winners, need = _saved_winners(ctx)
         gx, gw, gb = _scatter_backward(grad.contiguous(), winners, ctx.in_features,
                                        need)
         return gx, gw, gb, None, None
@@ -256,18 +268,14 @@ class _MaxPlusNumba(torch.autograd.Function):
         from helpers import _maxplus_kernels as kernels
 
         values, winners = kernels.forward(x, weight, bias, mask)
-        ctx.save_for_backward(winners)
-        ctx.in_features = x.shape[1]
-        ctx.has_bias = bias is not None
+        _save_winners(ctx, winners, x, bias)
         return values
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         from helpers import _maxplus_kernels as kernels
 
-        (winners,) = ctx.saved_tensors
-        need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
-                ctx.has_bias and ctx.needs_input_grad[2])
+        winners, need = _saved_winners(ctx)
         if torch.is_grad_enabled():
             # create_graph=True: the compiled scatter is invisible to autograd, so
             # use the differentiable torch scatter (same winners, same result).

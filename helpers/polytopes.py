@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
-from helpers.tropical import ArrayLike, TropicalPolynomial, _as_float_array
+from helpers._arrays import ArrayLike, as_float_array, as_matrix
+from helpers.tropical import TropicalPolynomial
 
 __all__ = [
     "AffineFrame",
@@ -30,6 +31,7 @@ __all__ = [
     "HypersurfacePiece",
     "UpperHull",
     "affine_frame",
+    "convex_hull",
     "convex_hull_vertices",
     "dual_subdivision",
     "extended_newton_polytope",
@@ -51,15 +53,8 @@ DEFAULT_TOL = 1e-9
 
 
 def _points(points: ArrayLike, name: str = "points") -> np.ndarray:
-    """Validate a finite, non-empty ``(n, D)`` point array and return it as float64."""
-    p = _as_float_array(points, name)
-    if p.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, D), got {p.shape}")
-    if p.shape[0] == 0:
-        raise ValueError(f"{name} must contain at least one point")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} must be finite")
-    return p
+    """A finite, non-empty ``(n, D)`` point array as float64."""
+    return as_matrix(points, name, nonempty=True)
 
 
 def _check_tol(tol: object) -> None:
@@ -108,18 +103,34 @@ class AffineFrame:
 
 
 def affine_frame(points: ArrayLike, tol: float = DEFAULT_TOL) -> AffineFrame:
-    """Express points in an orthonormal frame of their affine hull (via an SVD)."""
+    """Express points in an orthonormal frame of their affine hull (via an SVD).
+
+    The package's one affine frame (zonotopes, the upper hulls of chapter 3 and
+    the plots use it too). A direction counts when its singular value exceeds
+    ``tol * max|p| * sqrt(n)``: relative to the size of the points, so the
+    answer does not change when all points are scaled, and rounding noise of
+    float64 centring (about ``1e-16 max|p|`` per point) never counts as a
+    dimension, while real thin sides (``tol`` relative) do.
+    """
     _check_tol(tol)
     p = _points(points)
     origin = p.mean(axis=0)
     centred = p - origin
-    if p.shape[0] == 1:
+    if p.shape[0] == 1 or not np.any(centred):
         basis = np.zeros((0, p.shape[1]))
     else:
         _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        rank = int(np.sum(s > tol * _scale(p) * max(1.0, np.sqrt(p.shape[0]))))
-        basis = vt[:rank]
+        floor = tol * float(np.abs(p).max()) * np.sqrt(p.shape[0])
+        basis = vt[: int(np.sum(s > floor))]
     return AffineFrame(origin=origin, basis=basis, coords=centred @ basis.T)
+
+
+def convex_hull(Y: np.ndarray) -> ConvexHull:
+    """Qhull's hull of full-dimensional points (joggled input only if Qhull insists)."""
+    try:
+        return ConvexHull(Y)
+    except QhullError:
+        return ConvexHull(Y, qhull_options="QJ")
 
 
 def convex_hull_vertices(points: ArrayLike, tol: float = DEFAULT_TOL) -> np.ndarray:
@@ -140,7 +151,7 @@ def convex_hull_vertices(points: ArrayLike, tol: float = DEFAULT_TOL) -> np.ndar
     if frame.dim == 1:
         t = frame.coords[:, 0]
         return np.sort(reps[[int(np.argmin(t)), int(np.argmax(t))]])
-    hull = ConvexHull(frame.coords)
+    hull = convex_hull(frame.coords)
     idx = reps[hull.vertices]
     return idx if frame.dim == 2 else np.sort(idx)
 
@@ -166,7 +177,7 @@ def extended_newton_polytope(f: TropicalPolynomial) -> np.ndarray:
 def support_function(points: ArrayLike, u: ArrayLike) -> np.ndarray:
     """``h_P(u) = max_{z in P} z . u`` for ``P = conv(points)`` at directions (N, D)."""
     p = _points(points)
-    dirs = _as_float_array(u, "u")
+    dirs = as_float_array(u, "u")
     if dirs.ndim != 2 or dirs.shape[1] != p.shape[1]:
         raise ValueError(f"u must have shape (N, {p.shape[1]}), got {dirs.shape}")
     return (dirs @ p.T).max(axis=1)

@@ -1,4 +1,4 @@
-"""ReLU networks as tropical rational maps, zonotope pairs and linear regions.
+"""ReLU networks as tropical rational maps and zonotope pairs.
 
 A ReLU network built from ``Linear`` and ``ReLU`` layers computes, output by
 output, a difference ``p(x) - q(x)`` of two tropical polynomials (Zhang,
@@ -17,26 +17,19 @@ maximum), which leaves the function unchanged.
 For one hidden layer ``v(x) = sum_j c_j relu(w_j . x + b_j) + c0`` the two
 polynomials are support functions of zonotopes with generators ``c_j (w_j, b_j)``
 (derived in chapter 4 of the book), see :func:`one_hidden_layer_zonotopes`.
+The activation regions of such networks are enumerated in :mod:`helpers.regions`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from helpers.tropical import (
-    TropicalPolynomial,
-    TropicalRational,
-    clear_winners,
-    as_finite_array,
-)
-from helpers.zonotopes import affine_frame, convex_hull
-
-ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
+from helpers._arrays import ArrayLike, as_finite_array
+from helpers.polytopes import affine_frame, convex_hull
+from helpers.tropical import TropicalPolynomial, TropicalRational, clear_winners
+from helpers.zonotopes import RANK_RTOL, zonotope_generators
 
 #: A facet counts as upper when its unit outer normal has last coordinate above
 #: this. Vertical facets (normal ``(n, 0)``) are thereby excluded, as they must be;
@@ -78,14 +71,10 @@ _ACTIVATIONS = (
 )
 
 __all__ = [
-    "Region",
-    "activation_patterns",
-    "count_linear_regions",
-    "enumerate_regions",
     "forward_numpy",
+    "forward_with_patterns",
     "function_error_bound",
     "mlp_layers",
-    "neuron_matching_bound",
     "one_hidden_layer_net",
     "one_hidden_layer_zonotopes",
     "random_relu_net",
@@ -99,9 +88,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- input
-
-
-_array = as_finite_array  # float64, finite, clear errors
 
 
 def _flatten_modules(module: nn.Module) -> list[nn.Module]:
@@ -132,9 +118,9 @@ def mlp_layers(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray, bool]]:
     seen_linear = False
     for k, mod in enumerate(_flatten_modules(net)):
         if isinstance(mod, nn.Linear):
-            W = _array(mod.weight, f"layer {k} (Linear) weight")
+            W = as_finite_array(mod.weight, f"layer {k} (Linear) weight")
             b = (
-                _array(mod.bias, f"layer {k} (Linear) bias")
+                as_finite_array(mod.bias, f"layer {k} (Linear) bias")
                 if mod.bias is not None
                 else np.zeros(W.shape[0])
             )
@@ -184,15 +170,30 @@ def forward_numpy(
     layers: list[tuple[np.ndarray, np.ndarray, bool]], x: ArrayLike
 ) -> np.ndarray:
     """Evaluate the network given by :func:`mlp_layers` in float64, (N, d) -> (N, m)."""
-    h = _array(x, "x")
-    if h.ndim != 2 or h.shape[1] != layers[0][0].shape[1]:
-        d = layers[0][0].shape[1]
-        raise ValueError(f"x must have shape (N, {d}), got {h.shape}")
+    return forward_with_patterns(layers, x)[0]
+
+
+def forward_with_patterns(
+    layers: list[tuple[np.ndarray, np.ndarray, bool]], x: ArrayLike, name: str = "x"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs ``(N, m)`` and ReLU on/off patterns ``(N, units)`` of every input row.
+
+    The one float64 forward pass of a :func:`mlp_layers` network; the patterns
+    (``True`` where a hidden unit's pre-activation is positive) are what
+    :func:`helpers.regions.activation_patterns` reports.
+    """
+    h = as_finite_array(x, name)
+    d = layers[0][0].shape[1]
+    if h.ndim != 2 or h.shape[1] != d:
+        raise ValueError(f"{name} must have shape (N, {d}), got {h.shape}")
+    pats = []
     for W, b, relu in layers:
         h = h @ W.T + b
         if relu:
+            pats.append(h > 0)
             h = np.maximum(h, 0.0)
-    return h
+    patterns = np.hstack(pats) if pats else np.zeros((len(h), 0), dtype=bool)
+    return h, patterns
 
 
 # ------------------------------------------------------------------ upper hull
@@ -216,7 +217,7 @@ def upper_hull_indices(E: ArrayLike, c: ArrayLike) -> np.ndarray:
     falls back to one linear program per term
     (:meth:`TropicalPolynomial.upper_hull_terms`).
     """
-    E, c = _array(E, "E"), _array(c, "c")
+    E, c = as_finite_array(E, "E"), as_finite_array(c, "c")
     if E.ndim != 2 or c.shape != (E.shape[0],) or len(c) == 0:
         raise ValueError(
             f"E must be (n, d) and c (n,) with n >= 1, got {E.shape} and {c.shape}"
@@ -250,14 +251,14 @@ def upper_hull_indices(E: ArrayLike, c: ArrayLike) -> np.ndarray:
 def _upper_hull_lifted(L: np.ndarray) -> np.ndarray:
     """Indices of the upper-hull vertices of the lifted points (distinct exponents)."""
     D = L.shape[1]
-    origin, basis = affine_frame(L)
-    rank = len(basis)
+    frame = affine_frame(L, RANK_RTOL)
+    basis, rank = frame.basis, frame.dim
     if rank == 0:
         return np.array([0])
     vertical = np.zeros(D)
     vertical[-1] = 1.0
     off_span = np.linalg.norm(vertical - basis.T @ (basis @ vertical))
-    Y = (L - origin) @ basis.T
+    Y = frame.coords
     if rank == 1:
         ends = [int(Y[:, 0].argmin()), int(Y[:, 0].argmax())]
         if off_span <= 1e-12:
@@ -353,7 +354,7 @@ def relu_layer_tropical(
     W- F`` (tropical products of powers); with ``relu=False`` it returns the
     affine output's pair ``(H, G')``.
     """
-    Wa, ba = _array(W, "W"), _array(b, "b")
+    Wa, ba = as_finite_array(W, "W"), as_finite_array(b, "b")
     if Wa.ndim != 2 or ba.shape != (Wa.shape[0],):
         raise ValueError(f"W must be (n, m) and b (n,), got {Wa.shape} and {ba.shape}")
     if len(F) != Wa.shape[1] or len(G) != Wa.shape[1]:
@@ -400,7 +401,8 @@ def _check_one_hidden(
     W: ArrayLike, b: ArrayLike, c: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate ``W (n, d)``, ``b (n,)`` and ``c (n,)`` of a one-hidden-layer net."""
-    Wa, ba, ca = _array(W, "W"), _array(b, "b"), _array(c, "c")
+    Wa, ba = as_finite_array(W, "W"), as_finite_array(b, "b")
+    ca = as_finite_array(c, "c")
     if Wa.ndim != 2:
         raise ValueError(f"W must have shape (n_hidden, d), got {Wa.shape}")
     n = Wa.shape[0]
@@ -418,24 +420,19 @@ def one_hidden_layer_zonotopes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generator pair ``(P, Q)`` of ``v(x) = sum_j c_j relu(W_j . x + b_j) + c0``.
 
-    Since ``c relu(z) = sign(c) relu(|c| z)``, with ``a_j = (W_j, b_j)`` and
-    ``x^ = (x, 1)``: ``v(x) - c0 = sum_{g in P} relu(g . x^) - sum_{g in Q}
-    relu(g . x^) = h_P(x^) - h_Q(x^)``, the support functions of the zonotopes
-    with generators ``P = {c_j a_j : c_j > 0}`` and ``Q = {|c_j| a_j : c_j <
-    0}`` (rows in neuron order; neurons with ``c_j = 0`` are dropped).
+    With ``a_j = (W_j, b_j)`` and ``x^ = (x, 1)``: ``v(x) - c0 = h_P(x^) -
+    h_Q(x^)`` for ``P = {c_j a_j : c_j > 0}`` and ``Q = {|c_j| a_j : c_j < 0}``
+    (see :func:`helpers.zonotopes.zonotope_generators`, which builds them).
     """
     Wa, ba, ca = _check_one_hidden(W, b, c)
-    A = np.hstack([Wa, ba[:, None]])
-    P = ca[ca > 0, None] * A[ca > 0]
-    Q = -ca[ca < 0, None] * A[ca < 0]
-    return P, Q
+    return zonotope_generators(np.hstack([Wa, ba[:, None]]), ca)
 
 
 def zonotopes_to_layer(
     P: ArrayLike, Q: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Layer ``(W, b, c)`` computing ``h_P(x^) - h_Q(x^)``: a unit per generator."""
-    Pa, Qa = _array(P, "P"), _array(Q, "Q")
+    Pa, Qa = as_finite_array(P, "P"), as_finite_array(Q, "Q")
     if Pa.ndim != 2 or Qa.ndim != 2 or Pa.shape[1] != Qa.shape[1] or Pa.shape[1] < 2:
         raise ValueError(
             f"P and Q must be (n, d + 1) arrays with the same d + 1 >= 2, got "
@@ -482,200 +479,7 @@ def function_error_bound(
     return rho * (hausdorff_p + hausdorff_q) + abs(float(c0_change))
 
 
-def neuron_matching_bound(
-    A: ArrayLike, C: ArrayLike, labels: ArrayLike, A_merged: ArrayLike, radius: float
-) -> np.ndarray:
-    """Per-output bound ``rho sum_j |C_ij| |a_j - a~_k(j)|`` for merged neurons.
-
-    ``A`` (n, d + 1) holds each neuron's ``(w_j, b_j)``, ``C`` (m, n) the output
-    weights, ``labels`` the cluster of every neuron and ``A_merged`` (K, d + 1)
-    the merged neurons. The merged network ``v~_i(x) = sum_k (sum_{j in C_k}
-    C_ij) relu(a~_k . x^)`` differs from ``v_i`` by at most this on ``|x| <= r``
-    because ``relu`` is 1-Lipschitz.
-    """
-    Aa, Ca, Am = _array(A, "A"), _array(C, "C"), _array(A_merged, "A_merged")
-    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.number)) or (
-        not np.isfinite(radius) or radius < 0
-    ):
-        raise ValueError(f"radius must be finite and >= 0, got {radius!r}")
-    lab = np.asarray(labels)
-    if Ca.ndim == 1:
-        Ca = Ca[None, :]
-    if Aa.ndim != 2 or Ca.shape[1] != Aa.shape[0] or lab.shape != (Aa.shape[0],):
-        raise ValueError(
-            f"A (n, d+1), C (m, n) and labels (n,) disagree: {Aa.shape}, {Ca.shape}, "
-            f"{lab.shape}"
-        )
-    bad_labels = len(lab) > 0 and (lab.max() >= len(Am) or lab.min() < 0)
-    if Am.ndim != 2 or Am.shape[1] != Aa.shape[1] or bad_labels:
-        raise ValueError("A_merged must have a row (of A's width) for every label")
-    rho = float(np.sqrt(1.0 + float(radius) ** 2))
-    dist = np.linalg.norm(Aa - Am[lab], axis=1)
-    return rho * (np.abs(Ca) @ dist)
-
-
-# -------------------------------------------------------------------- regions
-
-
-def activation_patterns(net: nn.Module, X: ArrayLike) -> np.ndarray:
-    """Boolean ReLU on/off pattern of every hidden unit at every point, (N, units)."""
-    layers = mlp_layers(net)
-    h = _array(X, "X")
-    if h.ndim != 2 or h.shape[1] != layers[0][0].shape[1]:
-        d = layers[0][0].shape[1]
-        raise ValueError(f"X must have shape (N, {d}), got {h.shape}")
-    pats = []
-    for W, b, relu in layers:
-        h = h @ W.T + b
-        if relu:
-            pats.append(h > 0)
-            h = np.maximum(h, 0.0)
-    if not pats:
-        return np.zeros((len(h), 0), dtype=bool)
-    return np.hstack(pats)
-
-
-@dataclass
-class Region:
-    """One activation region: its polygon (or interval), pattern and affine map."""
-
-    vertices: np.ndarray  #: (k, d) corners in counterclockwise order (d = 2) or ends
-    pattern: np.ndarray  #: (units,) bool, ReLU on/off for every hidden unit
-    weight: np.ndarray  #: (m, d) the network is ``weight @ x + bias`` on the region
-    bias: np.ndarray  #: (m,)
-
-    @property
-    def size(self) -> float:
-        """Area (d = 2) or length (d = 1) of the region."""
-        V = self.vertices
-        if V.shape[1] == 1:
-            return float(V[:, 0].max() - V[:, 0].min())
-        x, y = V[:, 0], V[:, 1]
-        return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def _clip(poly: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Part of a convex polygon (ccw corners) where the affine values ``s >= 0``."""
-    out = []
-    k = len(poly)
-    for i in range(k):
-        j = (i + 1) % k
-        if s[i] >= 0:
-            out.append(poly[i])
-        if (s[i] > 0 and s[j] < 0) or (s[i] < 0 and s[j] > 0):
-            t = s[i] / (s[i] - s[j])
-            out.append(poly[i] + t * (poly[j] - poly[i]))
-    return np.array(out).reshape(-1, poly.shape[1])
-
-
-def _split(
-    cell: np.ndarray, a: np.ndarray, a0: float, min_size: float
-) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Split a cell (interval or polygon) by the sign of ``a . x + a0``."""
-    s = cell @ a + a0
-    eps = 1e-12 * (np.abs(cell).max() * np.abs(a).sum() + abs(a0) + 1e-300)
-    if np.all(s >= -eps):
-        return cell, None
-    if np.all(s <= eps):
-        return None, cell
-    if cell.shape[1] == 1:
-        root = -a0 / a[0]
-        lo, hi = cell[:, 0].min(), cell[:, 0].max()
-        pos = np.array([[root], [hi]]) if a[0] > 0 else np.array([[lo], [root]])
-        neg = np.array([[lo], [root]]) if a[0] > 0 else np.array([[root], [hi]])
-    else:
-        pos, neg = _clip(cell, s), _clip(cell, -s)
-    keep = []
-    for part in (pos, neg):
-        size = Region(part, np.zeros(0, bool), np.zeros((0, 1)), np.zeros(0)).size
-        keep.append(part if len(part) >= cell.shape[1] and size > min_size else None)
-    return keep[0], keep[1]
-
-
-def enumerate_regions(
-    net: nn.Module, lo: float = -1.0, hi: float = 1.0
-) -> list[Region]:
-    """Exact activation regions of a 1- or 2-input ReLU network inside ``[lo, hi]^d``.
-
-    Starting from the box, every hidden unit's pre-activation (affine on the
-    current cell) splits each cell by exact polygon clipping; the network is
-    affine on every final cell. Cells whose area (length for one input) is
-    below ``1e-12`` of the box's are dropped as rounding slivers. Regions are
-    convex; adjacent ones may share an affine map, so the number of linear
-    pieces is at most the number of regions.
-    """
-    layers = mlp_layers(net)
-    d = layers[0][0].shape[1]
-    if d not in (1, 2):
-        raise ValueError(f"exact region enumeration needs 1 or 2 inputs, got {d}")
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"need finite lo < hi, got {lo}, {hi}")
-    box = (
-        np.array([[lo], [hi]])
-        if d == 1
-        else np.array([[lo, lo], [hi, lo], [hi, hi], [lo, hi]], dtype=float)
-    )
-    min_size = 1e-12 * (hi - lo) ** d
-    cells = [(box, np.zeros(0, dtype=bool), np.eye(d), np.zeros(d))]
-    for W, b, relu in layers:
-        new_cells = []
-        for poly, pat, M, m in cells:
-            A, a = W @ M, W @ m + b
-            if not relu:
-                new_cells.append((poly, pat, A, a))
-                continue
-            pieces = [(poly, [])]
-            for j in range(W.shape[0]):
-                nxt = []
-                for part, bits in pieces:
-                    pos, neg = _split(part, A[j], a[j], min_size)
-                    if pos is not None:
-                        nxt.append((pos, bits + [True]))
-                    if neg is not None:
-                        nxt.append((neg, bits + [False]))
-                pieces = nxt
-            for part, bits in pieces:
-                on = np.array(bits, dtype=bool)
-                new_cells.append(
-                    (part, np.concatenate([pat, on]), A * on[:, None], a * on)
-                )
-        cells = new_cells
-    return [Region(p, pat, M, m) for p, pat, M, m in cells]
-
-
-def count_linear_regions(
-    net: nn.Module,
-    lo: float = -1.0,
-    hi: float = 1.0,
-    method: str = "exact",
-    resolution: int = 400,
-) -> int:
-    """Number of activation regions of the network inside the box ``[lo, hi]^d``.
-
-    ``method="exact"`` enumerates them (d <= 2); ``method="grid"`` counts the
-    distinct activation patterns on a ``resolution^d`` grid (any small ``d``),
-    a lower bound that misses regions thinner than the grid spacing.
-    """
-    if method == "exact":
-        return len(enumerate_regions(net, lo, hi))
-    if method != "grid":
-        raise ValueError(f"method must be 'exact' or 'grid', got {method!r}")
-    d = mlp_layers(net)[0][0].shape[1]
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)):
-        raise TypeError(f"resolution must be an int, got {type(resolution).__name__}")
-    if resolution < 2 or resolution**d > 5_000_000:
-        raise ValueError(
-            f"resolution {resolution} in {d} dimensions gives more than 5,000,000 "
-            "grid points (or fewer than 2 per side)"
-        )
-    axes = [np.linspace(lo, hi, resolution)] * d
-    X = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
-    pats = activation_patterns(net, X)
-    if pats.shape[1] == 0:
-        return 1
-    packed = np.ascontiguousarray(np.packbits(pats, axis=1))
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    return int(len(np.unique(keys)))
+# ------------------------------------------------------------- test networks
 
 
 def random_relu_net(

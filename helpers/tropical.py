@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
-ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple, float, int]
+from helpers._arrays import ArrayLike, as_float_array
+
 
 #: Additive identity of the max-plus semiring (the tropical "zero").
 TROPICAL_ZERO = -np.inf
@@ -25,53 +26,12 @@ TROPICAL_ONE = 0.0
 
 def tropical_add(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Tropical sum ``a (+) b = max(a, b)``, elementwise."""
-    return np.maximum(_as_float_array(a, "a"), _as_float_array(b, "b"))
+    return np.maximum(as_float_array(a, "a"), as_float_array(b, "b"))
 
 
 def tropical_mul(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Tropical product ``a (.) b = a + b``, elementwise (``-inf`` absorbs)."""
-    return _as_float_array(a, "a") + _as_float_array(b, "b")
-
-
-def _real_float64(value: ArrayLike, name: str, error: type[Exception]) -> np.ndarray:
-    """Float64 copy of real numeric input; ``error`` for anything else.
-
-    Complex values (whose imaginary part a plain float conversion would drop
-    silently), ``None``, strings and ragged sequences are refused by name.
-    """
-    if isinstance(value, torch.Tensor):
-        if value.is_complex():
-            raise error(f"{name} must be real, got a complex tensor ({value.dtype})")
-        value = value.detach().cpu().double().numpy()
-    try:
-        raw = np.asarray(value)
-    except (TypeError, ValueError) as err:
-        raise error(f"{name} must be a rectangular numeric array ({err})") from err
-    if raw.dtype.kind == "c" or (
-        raw.dtype == object and any(isinstance(v, complex) for v in raw.flat)
-    ):
-        raise error(f"{name} must be real numbers, got complex values")
-    if raw.dtype == object and any(v is None for v in raw.flat):
-        raise error(f"{name} must be numeric, got None entries")
-    if raw.dtype.kind not in "biufO":
-        raise error(f"{name} must be numeric, got {raw.dtype} entries")
-    try:
-        return np.array(raw, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise error(f"{name} must be numeric, got {type(value).__name__}") from err
-
-
-def _as_float_array(value: ArrayLike, name: str) -> np.ndarray:
-    """Convert real NumPy arrays, tensors or sequences to a float64 array."""
-    return _real_float64(value, name, ValueError)
-
-
-def as_finite_array(value: ArrayLike, name: str) -> np.ndarray:
-    """Float64 copy of an array or tensor; clear errors for bad or non-finite input."""
-    arr = _real_float64(value, name, TypeError)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite entries")
-    return arr
+    return as_float_array(a, "a") + as_float_array(b, "b")
 
 
 def clear_winners(z: np.ndarray, samples: int = 64) -> np.ndarray:
@@ -135,8 +95,8 @@ class TropicalPolynomial:
     """
 
     def __init__(self, exponents: ArrayLike, coefficients: ArrayLike) -> None:
-        a = _as_float_array(exponents, "exponents")
-        b = _as_float_array(coefficients, "coefficients")
+        a = as_float_array(exponents, "exponents")
+        b = as_float_array(coefficients, "coefficients")
         if a.ndim != 2:
             raise ValueError(f"exponents must have shape (n_terms, d), got {a.shape}")
         if b.ndim != 1:
@@ -168,7 +128,7 @@ class TropicalPolynomial:
 
     def terms(self, x: ArrayLike) -> np.ndarray:
         """Values ``a_i . x + b_i`` of every monomial at x: (N, d) -> (N, n_terms)."""
-        xs = _as_float_array(x, "x")
+        xs = as_float_array(x, "x")
         if xs.ndim != 2 or xs.shape[1] != self.dim:
             raise ValueError(f"x must have shape (N, {self.dim}), got {xs.shape}")
         return xs @ self.exponents.T + self.coefficients

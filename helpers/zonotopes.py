@@ -12,52 +12,38 @@ Everything here works in float64 and accepts NumPy arrays, tensors or lists.
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
-import torch
 from scipy.optimize import linear_sum_assignment
-from scipy.spatial import ConvexHull, QhullError
-from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
-from helpers.tropical import as_finite_array
+from helpers._arrays import ArrayLike, as_finite_array, as_matrix
+from helpers.clustering import N_INIT, kmeans
+from helpers.polytopes import affine_frame, convex_hull, convex_hull_vertices
 
-ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
-
-#: Singular values below ``RANK_RTOL * largest`` count as zero when finding the
-#: affine span of a point set (removes rounding noise, keeps real thin sides).
+#: Relative tolerance of the affine span of a point set
+#: (:func:`helpers.polytopes.affine_frame`): removes rounding noise, keeps real
+#: thin sides.
 RANK_RTOL = 1e-10
 
 __all__ = [
-    "affine_frame",
     "as_generators",
     "cluster_generators",
-    "convex_hull",
     "generator_matching_bound",
     "hausdorff",
     "hausdorff_lower_bound",
     "hausdorff_upper_bound",
-    "hull_vertex_indices",
+    "matching_bound",
     "merge_generators",
     "point_polytope_distance",
     "polytope_hausdorff",
     "support",
+    "zonotope_generators",
     "zonotope_vertices",
 ]
 
 
-_as_array = as_finite_array  # float64, finite, clear errors
-
-
 def as_generators(G: ArrayLike, name: str = "G") -> np.ndarray:
     """Validate a generator array ``(n, D)`` (``n`` may be 0); return it as float64."""
-    arr = _as_array(G, name)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must have shape (n_generators, D), got {arr.shape}")
-    if arr.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one coordinate (D >= 1)")
-    return arr
+    return as_matrix(G, name, rows="n_generators")
 
 
 def _canonical(G: np.ndarray) -> np.ndarray:
@@ -66,49 +52,6 @@ def _canonical(G: np.ndarray) -> np.ndarray:
     if len(G) == 0:
         return G
     return G[np.lexsort(G.T[::-1])]
-
-
-def affine_frame(points: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and orthonormal basis ``(r, D)`` of the affine span of a point set.
-
-    The rank ``r`` counts singular values above ``RANK_RTOL`` times the largest,
-    so a zonotope whose generators are coplanar is recognised as flat.
-    """
-    P = _as_array(points, "points")
-    if P.ndim != 2 or len(P) == 0:
-        raise ValueError(f"points must have shape (N >= 1, D), got {P.shape}")
-    origin = P.mean(axis=0)
-    X = P - origin
-    if not np.any(X):
-        return origin, np.zeros((0, P.shape[1]))
-    _, s, vt = np.linalg.svd(X, full_matrices=False)
-    rank = int(np.sum(s > RANK_RTOL * s[0]))
-    return origin, vt[:rank]
-
-
-def convex_hull(Y: np.ndarray) -> ConvexHull:
-    """Qhull's hull of full-dimensional points (joggled input only if Qhull insists)."""
-    try:
-        return ConvexHull(Y)
-    except QhullError:
-        return ConvexHull(Y, qhull_options="QJ")
-
-
-def hull_vertex_indices(points: ArrayLike) -> np.ndarray:
-    """Indices of the vertices of ``conv(points)``, also for flat (lower-rank) sets.
-
-    The points are expressed in coordinates of their affine span first, so a
-    segment or a polygon in 3-D is handled like a full-dimensional set.
-    """
-    P = _as_array(points, "points")
-    origin, basis = affine_frame(P)
-    rank = len(basis)
-    if rank == 0:
-        return np.array([0])
-    Y = (P - origin) @ basis.T
-    if rank == 1:
-        return np.unique([int(Y[:, 0].argmin()), int(Y[:, 0].argmax())])
-    return np.sort(convex_hull(Y).vertices)
 
 
 def _zonotope_vertices_2d(G: np.ndarray) -> np.ndarray:
@@ -163,7 +106,7 @@ def zonotope_vertices(G: ArrayLike) -> np.ndarray:
     V = np.zeros((1, D))
     for g in G:
         cand = np.vstack([V, V + g])
-        V = cand[hull_vertex_indices(cand)]
+        V = cand[convex_hull_vertices(cand, RANK_RTOL)]
     return V
 
 
@@ -174,7 +117,7 @@ def support(G: ArrayLike, u: ArrayLike) -> np.ndarray:
     of ``t g . u`` over ``t in [0, 1]`` is ``relu(g . u)``.
     """
     G = as_generators(G)
-    U = _as_array(u, "u")
+    U = as_finite_array(u, "u")
     if U.ndim == 1:
         U = U[None, :]
     if U.ndim != 2 or U.shape[1] != G.shape[1]:
@@ -240,16 +183,16 @@ def point_polytope_distance(points: ArrayLike, vertices: ArrayLike) -> np.ndarra
     (r = 3), each in closed form. This solves the small quadratic program
     ``min |p - z|, z in conv(V)`` exactly, without an iterative solver.
     """
-    P = _as_array(points, "points")
-    V = _as_array(vertices, "vertices")
+    P = as_finite_array(points, "points")
+    V = as_finite_array(vertices, "vertices")
     if P.ndim == 1:
         P = P[None, :]
     if V.ndim != 2 or P.ndim != 2 or P.shape[1] != V.shape[1]:
         raise ValueError(
             f"points {P.shape} and vertices {V.shape} must be (N, D) and (M, D)"
         )
-    origin, basis = affine_frame(V)
-    rank = len(basis)
+    frame = affine_frame(V, RANK_RTOL)
+    origin, basis, rank = frame.origin, frame.basis, frame.dim
     if rank > 3:
         raise ValueError(
             f"the polytope spans {rank} dimensions; exact distances are implemented "
@@ -309,7 +252,7 @@ def polytope_hausdorff(VA: ArrayLike, VB: ArrayLike) -> float:
     a maximum over finitely many vertices, each distance computed exactly by
     :func:`point_polytope_distance`.
     """
-    A, B = _as_array(VA, "VA"), _as_array(VB, "VB")
+    A, B = as_finite_array(VA, "VA"), as_finite_array(VB, "VB")
     if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[1]:
         raise ValueError(f"vertex arrays {A.shape} and {B.shape} must be (M, D)")
     return max(_directed(A, B), _directed(B, A))
@@ -382,7 +325,7 @@ def hausdorff_lower_bound(
                 raise ValueError(f"{name} must be >= {low}, got {value}")
         U = _unit_directions(A.shape[1], int(n_directions), int(seed))
     else:
-        U = _as_array(directions, "directions")
+        U = as_finite_array(directions, "directions")
         if U.ndim != 2 or U.shape[1] != A.shape[1] or U.shape[0] == 0:
             raise ValueError(
                 f"directions must have shape (N, {A.shape[1]}) with N >= 1, got "
@@ -441,6 +384,54 @@ def merge_generators(G: ArrayLike, labels: ArrayLike) -> np.ndarray:
     return merged[np.unique(lab)]
 
 
+def zonotope_generators(A: ArrayLike, c: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Generators ``(P, Q)`` of ``sum_j c_j relu(a_j . x^)``: ``|c_j| a_j`` by sign.
+
+    Row ``j`` of ``A`` (n, D) is neuron ``j``'s ``a_j = (w_j, b_j)`` and ``c``
+    (n,) its output weight. Since ``c relu(z) = sign(c) relu(|c| z)``, the sum
+    is ``h_P(x^) - h_Q(x^)`` with ``P = {c_j a_j : c_j > 0}`` and ``Q = {|c_j|
+    a_j : c_j < 0}`` (rows in neuron order; neurons with ``c_j = 0`` are
+    dropped), the support functions of two zonotopes (chapter 4).
+    """
+    Aa = as_matrix(A, "A", rows="n_neurons")
+    ca = as_finite_array(c, "c")
+    if ca.shape != (len(Aa),):
+        raise ValueError(
+            f"c must hold one output weight per row of A: shape ({len(Aa)},), got "
+            f"{ca.shape}"
+        )
+    return ca[ca > 0, None] * Aa[ca > 0], -ca[ca < 0, None] * Aa[ca < 0]
+
+
+def matching_bound(A: ArrayLike, C: ArrayLike, targets: ArrayLike) -> np.ndarray:
+    """Matching cost ``sum_j |C_j| |a_j - t_j|`` of replacing each ``a_j`` by ``t_j``.
+
+    The one matching bound of the package, in one convention: row ``j`` of
+    ``A`` (n, D) is a neuron's ``a_j = (w_j, b_j)`` or a generator, row ``j``
+    of ``targets`` (n, D) what it is matched to (its merged neuron, or 0 for a
+    removed one) and ``C`` its outgoing weights, *neuron-major*: ``(n,)`` (one
+    weight each, returns a 0-d array) or ``(n, m)`` (row ``j`` = neuron ``j``'s
+    weights into the ``m`` outputs, the transpose of a Linear consumer's
+    ``weight``; returns one cost per output, ``sum_j |C_ji| |a_j - t_j|``).
+    Chapter 4 derives its two readings: times ``sqrt(1 + r^2)`` it bounds the
+    change of each output on ``|x| <= r`` when every merged neuron's outgoing
+    weight is the sum of its members' (``relu`` is 1-Lipschitz); with ``C = 1``
+    and generators matched to pieces of their cluster's sum it bounds the
+    Hausdorff distance (:func:`generator_matching_bound`).
+    """
+    Aa = as_matrix(A, "A", rows="n")
+    T = as_finite_array(targets, "targets")
+    Ca = as_finite_array(C, "C")
+    if T.shape != Aa.shape:
+        raise ValueError(f"targets must have A's shape {Aa.shape}, got {T.shape}")
+    if Ca.ndim not in (1, 2) or Ca.shape[0] != len(Aa):
+        raise ValueError(
+            f"C must be neuron-major, ({len(Aa)},) or ({len(Aa)}, m): one row per "
+            f"row of A, got {Ca.shape} (pass a Linear consumer's weight transposed)"
+        )
+    return np.abs(Ca).T @ np.linalg.norm(Aa - T, axis=1)
+
+
 def generator_matching_bound(
     G: ArrayLike, labels: ArrayLike, split: ArrayLike | None = None
 ) -> float:
@@ -448,54 +439,53 @@ def generator_matching_bound(
 
     ``S_k`` is the cluster sum; splitting ``[0, S_k] = sum_{j in C_k} [0,
     lambda_j S_k]`` with ``lambda_j >= 0`` summing to 1 in each cluster matches
-    every generator with a piece of its merged generator. ``split=None`` uses
-    equal shares (``lambda_j S_k`` is the centroid: the non-squared k-means
-    cost); otherwise shares proportional to ``split`` (for example ``|g_j|``).
+    every generator with a piece of its merged generator, and
+    :func:`matching_bound` (with unit weights) adds up the distances.
+    ``split=None`` uses equal shares (``lambda_j S_k`` is the centroid: the
+    non-squared k-means cost); otherwise shares proportional to ``split`` (for
+    example ``|g_j|``).
     """
     G = as_generators(G)
     lab = _check_labels(G, labels)
     if split is None:
         w = np.ones(len(G))
     else:
-        w = _as_array(split, "split")
+        w = as_finite_array(split, "split")
         if w.shape != (len(G),) or np.any(w < 0):
             raise ValueError(f"split must be ({len(G)},) non-negative weights")
-    total = 0.0
+    pieces = np.zeros_like(G)
     for k in np.unique(lab):
         members = lab == k
-        S = G[members].sum(axis=0)
         wk = w[members]
         share = wk / wk.sum() if wk.sum() > 0 else np.full(len(wk), 1 / len(wk))
-        total += float(np.linalg.norm(G[members] - share[:, None] * S, axis=1).sum())
-    return total
+        pieces[members] = share[:, None] * G[members].sum(axis=0)
+    return float(matching_bound(G, np.ones(len(G)), pieces))
 
 
 def cluster_generators(
-    G: ArrayLike, k: int, *, weighted: bool = True, seed: int = 0, n_init: int = 4
+    G: ArrayLike, k: int, *, weighted: bool = True, seed: int = 0, n_init: int = N_INIT
 ) -> np.ndarray:
-    """Cluster labels for merging generators with scikit-learn's ``KMeans``.
+    """Cluster labels for merging generators, by the package's one :func:`kmeans`.
 
     ``weighted=True`` clusters the unit directions ``g / |g|`` with sample
     weights ``|g|``: merging parallel generators is free (their sum spans the
     same zonotope), so what costs is spread in direction, weighted by length.
     ``weighted=False`` clusters the raw generators (Misiakos et al. 2022).
     Zero generators join cluster 0; with ``k >= n`` every generator keeps its
-    own cluster.
+    own cluster. ``n_init`` k-means++ restarts (default
+    :data:`helpers.clustering.N_INIT`) run with seed ``seed``.
     """
     G = as_generators(G)
-    if not isinstance(k, (int, np.integer)) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     n = len(G)
     norms = np.linalg.norm(G, axis=1)
     live = norms > 0
+    labels = np.zeros(n, dtype=int)
     if k >= live.sum():
-        labels = np.zeros(n, dtype=int)
         labels[live] = np.arange(live.sum())
         return labels
     X = G[live] / norms[live, None] if weighted else G[live]
-    km = KMeans(n_clusters=int(k), n_init=n_init, random_state=seed)
-    with threadpool_limits(limits=1):  # tiny problems: threads only add overhead
-        km.fit(X, sample_weight=norms[live] if weighted else None)
-    labels = np.zeros(n, dtype=int)
-    labels[live] = km.labels_
+    weights = norms[live] if weighted else None
+    labels[live] = kmeans(X, int(k), weights, seed=seed, n_init=n_init)
     return labels

@@ -352,8 +352,7 @@ def test_a_new_layer_type_is_one_class_and_one_entry(monkeypatch):
 def test_wide_rows_cluster_in_their_span_with_capped_work():
     from sklearn.cluster import KMeans
 
-    from helpers.compress.clustering import (kmeans, max_iterations, restarts,
-                                             span_coordinates)
+    from helpers.clustering import kmeans, max_iterations, restarts, span_coordinates
 
     rng = np.random.default_rng(0)
     points = rng.normal(size=(30, 200))

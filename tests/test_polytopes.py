@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers.polytopes import (
+    AffineFrame,
     HypersurfacePiece,
     affine_frame,
     convex_hull_vertices,
@@ -78,6 +79,33 @@ def test_affine_frame_reconstructs_points():
     assert frame.dim == 2
     np.testing.assert_allclose(frame.origin + frame.coords @ frame.basis, pts)
     np.testing.assert_allclose(frame.basis @ frame.basis.T, np.eye(2), atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rank=st.integers(0, 3),
+    exponent=st.integers(-9, 12),
+    offset=st.floats(-1e3, 1e3),
+    seed=st.integers(0, 2**16),
+)
+def test_affine_frame_rank_is_scale_invariant(rank, exponent, offset, seed):
+    """The affine dimension of ``s * P + t`` is that of ``P`` across scales 1e-9..1e12.
+
+    The package has one affine frame (zonotopes and the plots use this one), so
+    its rank rule must hold for exponents near 1 and for tiny or huge points.
+    """
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((8, rank)) @ rng.standard_normal((rank, 3)) if rank \
+        else np.zeros((8, 3))
+    scale = 10.0**exponent
+    pts = scale * (base + offset * np.ones(3))
+    frame = affine_frame(pts)
+    assert isinstance(frame, AffineFrame)
+    assert frame.dim == rank
+    np.testing.assert_allclose(
+        frame.origin + frame.coords @ frame.basis, pts, rtol=0,
+        atol=1e-9 * np.abs(pts).max(initial=1e-300),
+    )
 
 
 def test_hull_facets_of_a_cube_merge_triangles():

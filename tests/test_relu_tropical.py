@@ -1,4 +1,4 @@
-"""Tests of helpers.relu_tropical: exact decomposition, zonotope pairs, regions."""
+"""Tests of helpers.relu_tropical: exact decomposition and zonotope pairs."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers.relu_tropical import (
-    activation_patterns,
-    count_linear_regions,
-    enumerate_regions,
     forward_numpy,
     mlp_layers,
-    neuron_matching_bound,
     one_hidden_layer_net,
     one_hidden_layer_zonotopes,
     random_relu_net,
@@ -274,47 +270,6 @@ def test_one_hidden_layer_zonotopes_bad_input():
         one_hidden_layer_zonotopes("weights", b, c)
 
 
-def test_sawtooth_has_exponentially_many_pieces():
-    """Depth L with 2 units per layer gives 2^L regions on [0, 1]."""
-    for depth in range(1, 7):
-        net = sawtooth_net(depth)
-        regions = enumerate_regions(net, 0.0, 1.0)
-        assert len(regions) == 2**depth
-        slopes = np.array([r.weight[0, 0] for r in regions])
-        assert np.allclose(np.abs(slopes), 2.0**depth)
-
-
-def test_exact_regions_tile_the_box_and_carry_the_right_affine_maps():
-    """Regions cover the box, patterns are distinct and each affine map is the net's."""
-    rng = np.random.default_rng(7)
-    for seed in range(6):
-        net = random_relu_net(2, [5, 4], 2, seed=seed)
-        regions = enumerate_regions(net, -2.0, 2.0)
-        assert sum(r.size for r in regions) == pytest.approx(16.0, rel=1e-9)
-        pats = {r.pattern.tobytes() for r in regions}
-        assert len(pats) == len(regions)
-        layers = mlp_layers(net)
-        for r in regions:
-            w = rng.dirichlet(np.ones(len(r.vertices)))
-            x = (w @ r.vertices)[None, :]  # a point inside the convex region
-            assert np.allclose(forward_numpy(layers, x)[0], r.weight @ x[0] + r.bias)
-            assert (activation_patterns(net, x)[0] == r.pattern).all()
-
-
-def test_grid_count_never_exceeds_exact_count():
-    """Grid counting finds a subset of the regions; a fine grid finds most of them."""
-    for seed in range(4):
-        net = random_relu_net(2, [6, 6], 1, seed=seed)
-        exact = count_linear_regions(net, -1, 1, method="exact")
-        grid = count_linear_regions(net, -1, 1, method="grid", resolution=600)
-        assert grid <= exact
-        assert grid >= 0.8 * exact
-    with pytest.raises(ValueError, match="method"):
-        count_linear_regions(net, method="random")
-    with pytest.raises(ValueError, match="1 or 2 inputs"):
-        enumerate_regions(random_relu_net(3, [2], 1))
-
-
 # ------------------------------------------- pruning is exact at every scale
 def test_upper_hull_indices_keep_terms_at_extreme_scales():
     """Reproducers: Qhull pruning keeps a term that wins near 0 between huge ones."""
@@ -354,12 +309,6 @@ def test_decomposition_in_six_inputs_is_exact_at_any_weight_scale(scale):
     "call, error, message",
     [
         (lambda: sawtooth_net(2.5), TypeError, "depth must be an int"),
-        (lambda: count_linear_regions(random_relu_net(2, [3]), method="grid",
-                                      resolution=10.5),
-         TypeError, "resolution must be an int"),
-        (lambda: neuron_matching_bound(np.ones((4, 3)), np.ones(4), [0, 1, 0, 1],
-                                       np.ones((2, 3)), float("nan")),
-         ValueError, "radius must be finite"),
     ],
 )
 def test_bad_input_gets_a_clear_error(call, error, message):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from helpers.relu_tropical import enumerate_regions, random_relu_net
+from helpers.regions import enumerate_regions
+from helpers.relu_tropical import random_relu_net
 from helpers.viz.zonotopes import slider_activation_regions
 
 

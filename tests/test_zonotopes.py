@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize, nnls
 from scipy.spatial import ConvexHull
 
+from helpers.regions import enumerate_regions
 from helpers.relu_tropical import (
-    enumerate_regions,
     function_error_bound,
-    neuron_matching_bound,
     one_hidden_layer_zonotopes,
     random_relu_net,
     zonotopes_to_layer,
@@ -25,10 +24,12 @@ from helpers.zonotopes import (
     hausdorff,
     hausdorff_lower_bound,
     hausdorff_upper_bound,
+    matching_bound,
     merge_generators,
     point_polytope_distance,
     polytope_hausdorff,
     support,
+    zonotope_generators,
     zonotope_vertices,
 )
 
@@ -352,11 +353,49 @@ def test_per_neuron_bound_holds_in_ten_thousand_cases():
         Xh = np.hstack([X, np.ones((16, 1))])
         v = np.maximum(Xh @ A.T, 0) @ C.T
         v2 = np.maximum(Xh @ Am.T, 0) @ Cm.T
-        bound = neuron_matching_bound(A, C, labels, Am, r)
+        bound = np.sqrt(1 + r**2) * matching_bound(A, C.T, Am[labels])
         violations += int(np.sum(np.abs(v - v2) > bound[None, :] + 1e-9))
         cases += v.size
     assert cases >= 10_000
     assert violations == 0
+
+
+def test_matching_bound_has_one_convention():
+    """C is neuron-major; the generator bound is the same sum with unit weights."""
+    rng = np.random.default_rng(4)
+    A, C = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    T = rng.standard_normal((6, 3))
+    per_output = matching_bound(A, C, T)
+    dist = np.linalg.norm(A - T, axis=1)
+    np.testing.assert_allclose(per_output, [np.abs(C[:, i]) @ dist for i in (0, 1)])
+    assert float(matching_bound(A, C[:, 0], T)) == pytest.approx(per_output[0])
+    with pytest.raises(ValueError, match="neuron-major"):
+        matching_bound(A, C.T, T)  # a consumer's weight, not transposed
+    with pytest.raises(ValueError, match="targets must have A's shape"):
+        matching_bound(A, C, T[:3])
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    split = np.linalg.norm(A, axis=1)
+    pieces = np.zeros_like(A)
+    for k in range(3):
+        members = labels == k
+        pieces[members] = np.outer(split[members] / split[members].sum(),
+                                   A[members].sum(axis=0))
+    assert generator_matching_bound(A, labels, split) == pytest.approx(
+        float(matching_bound(A, np.ones(6), pieces)))
+
+
+def test_zonotope_generators_split_by_the_sign_of_c():
+    """P holds c_j a_j for c_j > 0, Q |c_j| a_j for c_j < 0, c_j = 0 dropped."""
+    A = np.arange(12.0).reshape(4, 3)
+    P, Q = zonotope_generators(A, [2.0, -1.0, 0.0, 0.5])
+    np.testing.assert_array_equal(P, [2 * A[0], 0.5 * A[3]])
+    np.testing.assert_array_equal(Q, [A[1]])
+    W, b = A[:, :2], A[:, 2]
+    for got, want in zip(one_hidden_layer_zonotopes(W, b, [2.0, -1.0, 0.0, 0.5]),
+                         (P, Q)):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="one output weight per row"):
+        zonotope_generators(A, [1.0, 2.0])
 
 
 def test_clustering_parallel_generators_is_free():
@@ -372,6 +411,32 @@ def test_clustering_parallel_generators_is_free():
     assert (cluster_generators(G, 50) == np.arange(len(G))).all()
     raw = cluster_generators(G, 2, weighted=False, seed=0)
     assert raw.shape == (len(G),) and set(raw) <= {0, 1}
+
+
+def test_one_kmeans_with_one_default():
+    """Generator clustering and the merging methods run the same k-means and n_init."""
+    import inspect
+
+    from helpers.clustering import N_INIT, kmeans
+    from helpers.compress import neural_path_kmeans, tropnnc, zonotope_kmeans
+
+    for fn in (kmeans, cluster_generators, tropnnc, zonotope_kmeans,
+               neural_path_kmeans):
+        assert inspect.signature(fn).parameters["n_init"].default == N_INIT
+    rng = np.random.default_rng(3)
+    G = rng.standard_normal((40, 3))
+    norms = np.linalg.norm(G, axis=1)
+    for seed in (0, 1):
+        direct = kmeans(G / norms[:, None], 5, norms, seed=seed)
+        assert np.array_equal(cluster_generators(G, 5, seed=seed), direct)
+        raw = kmeans(G, 5, seed=seed)
+        assert np.array_equal(cluster_generators(G, 5, weighted=False, seed=seed), raw)
+    for bad, kwargs, match in ((np.full((3, 2), np.nan), {}, "NaN"),
+                               (G, {"weights": -norms}, "non-negative"),
+                               (G, {"k": True}, "positive integer"),
+                               (np.zeros((0, 2)), {}, "at least one point")):
+        with pytest.raises(ValueError, match=match):
+            kmeans(bad, **{"k": 2, **kwargs})
 
 
 @pytest.mark.parametrize(

@@ -32,10 +32,9 @@ from typing import Any, Callable, Optional
 from torch import nn
 
 from helpers.compress.activations import check_data, record
-from helpers.compress.bounds import (bound_terms, error_bound, input_radius,
-                                     output_gap, output_zonotopes)
+from helpers.compress.bounds import bound_terms, error_bound, input_radius, output_gap
 from helpers.compress.channel_similarity import channel_similarity
-from helpers.compress.clustering import kmeans
+from helpers.clustering import kmeans
 from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
 from helpers.compress.refit import (REFIT_OPTIONS, consumer_rows, input_batches,
@@ -167,7 +166,7 @@ __all__ = [
     "error_bound", "fold_batchnorm", "forward_order", "hidden_layers",
     "input_batches", "input_radius", "is_data_driven", "kmeans", "l1_filter",
     "l1_norms", "magnitude", "method_options", "n_keep", "neural_path_kmeans",
-    "neuron_view", "output_gap", "output_zonotopes", "plan_rows", "random_pruning",
+    "neuron_view", "output_gap", "plan_rows", "random_pruning",
     "record", "refit_plan", "select_outputs", "thinet", "trace_chain",
     "trace_model", "tropnnc", "zonotope_kmeans",
 ]

@@ -95,6 +95,14 @@ def check_data(model: nn.Module, batches: list[torch.Tensor]) -> None:
                          f"{type(model).__name__}: {err}") from err
 
 
+def submodule(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called ``name``, or a ValueError naming the missing module."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError as err:
+        raise ValueError(f"model has no module named {name!r}") from err
+
+
 class _Stop(Exception):
     """Raised by a hook to end a forward pass once the needed values are seen."""
 
@@ -110,10 +118,7 @@ def record(model: nn.Module, name: str, batches: list[torch.Tensor],
     """
     if want not in ("input", "output"):
         raise ValueError(f"want must be 'input' or 'output', got {want!r}")
-    try:
-        module = model.get_submodule(name)
-    except AttributeError as err:
-        raise ValueError(f"model has no module named {name!r}") from err
+    module = submodule(model, name)
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def after(_m: nn.Module, inp: tuple, out: torch.Tensor) -> None:

@@ -24,10 +24,16 @@ from torch import nn
 
 from helpers.compress.activations import check_data, input_batches, record
 from helpers.compress.surgery import LayerPlan, neuron_view, plan_rows
+from helpers.zonotopes import matching_bound
 
 
 def bound_terms(model: nn.Module, plan: LayerPlan) -> dict[str, float]:
-    """The three terms of the bound: matching cost, column change, bias change."""
+    """The three terms of the bound: matching cost, column change, bias change.
+
+    The matching term is :func:`helpers.zonotopes.matching_bound` with each
+    neuron weighted by the Euclidean norm of its outgoing column (a bound on
+    ``|v - v~|`` over all outputs at once).
+    """
     view = neuron_view(model, plan.layer)
     if view.chain.group != 1:
         raise ValueError("the bound is stated for a Linear layer feeding a Linear "
@@ -37,8 +43,7 @@ def bound_terms(model: nn.Module, plan: LayerPlan) -> dict[str, float]:
     new_a, new_c, new_c0 = plan_rows(plan)
     rep = plan.assignment
     target = np.where(rep[:, None] >= 0, new_a[np.maximum(rep, 0)], 0.0)
-    matching = float(np.sum(np.linalg.norm(C, axis=1) *
-                            np.linalg.norm(A - target, axis=1)))
+    matching = float(matching_bound(A, np.linalg.norm(C, axis=1), target))
     summed = np.zeros_like(new_c)
     np.add.at(summed, rep[rep >= 0], C[rep >= 0])
     column = float(np.sum(np.linalg.norm(new_c - summed, axis=1) *
@@ -77,11 +82,3 @@ def output_gap(model: nn.Module, compressed: nn.Module, consumer: str, data: Any
     a = _hooked(model, consumer, data, False, max_samples)
     b = _hooked(compressed, consumer, data, False, max_samples)
     return (a - b).norm(dim=1).numpy()
-
-
-def output_zonotopes(A: np.ndarray, C: np.ndarray, output: int = 0
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Generators of the zonotopes ``P`` (``c > 0``) and ``Q`` of one output."""
-    c = np.asarray(C, dtype=np.float64)[:, output]
-    gens = np.abs(c)[:, None] * np.asarray(A, dtype=np.float64)
-    return gens[c > 0], gens[c < 0]

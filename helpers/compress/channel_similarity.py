@@ -28,7 +28,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from torch import nn
 
-from helpers.compress.clustering import cluster_sums
+from helpers.clustering import cluster_sums
 from helpers.compress.layers import as_numpy
 from helpers.compress.refit import MAX_SAMPLES, maybe_refit
 from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from helpers.compress.activations import (MAX_SAMPLES, check_data, eval_mode,
-                                          input_batches, record)
+                                          input_batches, record, submodule)
 from helpers.compress.layers import adapter_for
 from helpers.compress.surgery import LayerPlan, apply_plan, with_consumer
 
@@ -36,10 +36,7 @@ def consumer_rows(model: nn.Module, consumer: str, data: Any,
     gathered (the layer's adapter picks the positions before unfolding).
     """
     reference = model if reference is None else reference
-    try:
-        mod = model.get_submodule(consumer)
-    except AttributeError as err:
-        raise ValueError(f"model has no module named {consumer!r}") from err
+    mod = submodule(model, consumer)
     adapter = adapter_for(mod)
     if adapter is None:
         raise TypeError(f"{consumer!r} is a {type(mod).__name__}, not a layer whose "

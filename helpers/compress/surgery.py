@@ -32,6 +32,7 @@ import torch
 import torch.fx
 from torch import nn
 
+from helpers._arrays import as_finite_array
 from helpers.compress.activations import eval_mode  # noqa: F401  (re-exported)
 from helpers.compress.layers import adapter_for, as_numpy, layer_types
 
@@ -389,14 +390,6 @@ def forward_order(model: nn.Module, names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- #
 
 
-def _finite(values: np.ndarray, what: str) -> np.ndarray:
-    """Reject NaN or infinite weights with an error naming where they are."""
-    if not np.isfinite(values).all():
-        raise ValueError(f"{what} holds NaN or infinite weights; compression needs "
-                         "finite weights")
-    return values
-
-
 def check_layer(model: nn.Module, layer: str,
                 graph: Optional[torch.fx.Graph] = None) -> Chain:
     """:func:`trace_chain` plus finite weights in the layer, BatchNorm and consumer."""
@@ -428,16 +421,16 @@ def neuron_view(model: nn.Module, layer: str) -> NeuronView:
     mod, consumer = modules[layer], modules[chain.consumer]
     producer, reader = adapter_for(mod), adapter_for(consumer)
     n = producer.n_out(mod)
-    w = _finite(producer.rows(mod), f"layer {layer!r}")
-    b = _finite(producer.bias(mod), f"the bias of {layer!r}")
+    w = as_finite_array(producer.rows(mod), f"layer {layer!r}")
+    b = as_finite_array(producer.bias(mod), f"the bias of {layer!r}")
     if chain.batchnorm is not None:
         w, b = fold_batchnorm(w, b, modules[chain.batchnorm])
-        _finite(np.hstack([w, b[:, None]]), f"{layer!r} with {chain.batchnorm!r} "
-                                            "folded in")
-    wc = _finite(reader.rows(consumer), f"the consumer {chain.consumer!r}")
+        as_finite_array(np.hstack([w, b[:, None]]),
+                        f"{layer!r} with {chain.batchnorm!r} folded in")
+    wc = as_finite_array(reader.rows(consumer), f"the consumer {chain.consumer!r}")
     m = wc.shape[0]
     c = wc.reshape(m, n, chain.group).transpose(1, 0, 2).reshape(n, m * chain.group)
-    c0 = _finite(reader.bias(consumer), f"the bias of {chain.consumer!r}")
+    c0 = as_finite_array(reader.bias(consumer), f"the bias of {chain.consumer!r}")
     return NeuronView(chain, np.hstack([w, b[:, None]]), c, c0,
                       tuple(mod.weight.shape), tuple(consumer.weight.shape),
                       mod.bias is not None or chain.batchnorm is not None,

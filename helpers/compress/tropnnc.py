@@ -43,7 +43,7 @@ from typing import Any, Optional
 import numpy as np
 from torch import nn
 
-from helpers.compress.clustering import cluster_sums, kmeans, weighted_means
+from helpers.clustering import N_INIT, cluster_sums, kmeans, weighted_means
 from helpers.compress.refit import MAX_SAMPLES, check_refit_options, maybe_refit
 from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
 
@@ -62,7 +62,7 @@ def gauge_scales(A: np.ndarray, C: np.ndarray, gauge: str) -> np.ndarray:
 
 
 def merge_weighted(A: np.ndarray, C: np.ndarray, k: int, gauge: str = "unit",
-                   seed: int = 0, n_init: int = 10
+                   seed: int = 0, n_init: int = N_INIT
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """TropNNC on raw rows: new ``A``, new ``C``, assignment and gauge scales."""
     scales = gauge_scales(A, C, gauge)
@@ -81,7 +81,7 @@ def merge_weighted(A: np.ndarray, C: np.ndarray, k: int, gauge: str = "unit",
 
 
 def tropnnc(model: nn.Module, layer: str, keep: float, *, gauge: str = "unit",
-            n_init: int = 10, refit: bool | str = False, data: Any = None,
+            n_init: int = N_INIT, refit: bool | str = False, data: Any = None,
             seed: int = 0,
             reference: Optional[nn.Module] = None, max_samples: int = MAX_SAMPLES,
             **refit_options: Any) -> LayerPlan:

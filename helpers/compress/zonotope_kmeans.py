@@ -20,9 +20,10 @@ from typing import Any, Optional
 import numpy as np
 from torch import nn
 
-from helpers.compress.clustering import cluster_sums, kmeans, weighted_means
+from helpers.clustering import N_INIT, cluster_sums, kmeans, weighted_means
 from helpers.compress.refit import MAX_SAMPLES, maybe_refit
 from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
+from helpers.zonotopes import zonotope_generators
 
 
 def _split_budget(k: int, n_pos: int, n_neg: int, mass_pos: float,
@@ -37,7 +38,7 @@ def _split_budget(k: int, n_pos: int, n_neg: int, mass_pos: float,
     return min(k_pos, k - k_neg), k_neg
 
 
-def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 10,
+def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = N_INIT,
                     refit: bool | str = False, data: Any = None, seed: int = 0,
                     reference: Optional[nn.Module] = None,
                     max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
@@ -52,20 +53,22 @@ def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 
             "one output")
     k = n_keep(view.n, keep)
     c = view.C[:, 0]
-    gens = np.abs(c)[:, None] * view.A  # zonotope generators |c_j| a_j
-    alive = np.linalg.norm(gens, axis=1) > 0
-    pos, neg = np.flatnonzero(alive & (c > 0)), np.flatnonzero(alive & (c < 0))
-    mass = np.linalg.norm(gens, axis=1)
-    k_pos, k_neg = _split_budget(k, len(pos), len(neg), mass[pos].sum(),
-                                 mass[neg].sum())
+    P, Q = zonotope_generators(view.A, c)  # generators |c_j| a_j, by sign of c_j
+    groups = []
+    for idx, gens in ((np.flatnonzero(c > 0), P), (np.flatnonzero(c < 0), Q)):
+        live = np.linalg.norm(gens, axis=1) > 0
+        groups.append((idx[live], gens[live]))
+    (pos, P), (neg, Q) = groups
+    mass_pos, mass_neg = (np.linalg.norm(G, axis=1).sum() for G in (P, Q))
+    k_pos, k_neg = _split_budget(k, len(pos), len(neg), mass_pos, mass_neg)
     assignment = np.full(view.n, -1, dtype=np.int64)
     rows_a, rows_c, offset = [], [], 0
-    for idx, budget, sign in ((pos, k_pos, 1.0), (neg, k_neg, -1.0)):
+    for idx, gens, budget, sign in ((pos, P, k_pos, 1.0), (neg, Q, k_neg, -1.0)):
         if budget == 0:
             continue
-        labels = kmeans(gens[idx], budget, seed=seed, n_init=n_init)
+        labels = kmeans(gens, budget, seed=seed, n_init=n_init)
         assignment[idx] = labels + offset
-        rows_a.append(weighted_means(gens[idx], labels))
+        rows_a.append(weighted_means(gens, labels))
         rows_c.append(sign * np.bincount(labels).astype(np.float64)[:, None])
         offset += labels.max() + 1
     if not rows_a:  # no generator at all: the layer is constant zero
@@ -78,8 +81,9 @@ def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 
                        **refit_options)
 
 
-def neural_path_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 10,
-                       refit: bool | str = False, data: Any = None, seed: int = 0,
+def neural_path_kmeans(model: nn.Module, layer: str, keep: float, *,
+                       n_init: int = N_INIT, refit: bool | str = False,
+                       data: Any = None, seed: int = 0,
                        reference: Optional[nn.Module] = None,
                        max_samples: int = MAX_SAMPLES, **refit_options: Any
                        ) -> LayerPlan:

@@ -292,9 +292,13 @@ def plot_linear_regions(
 
 
 def _draw_subdivision(
-    ax: plt.Axes, f: TropicalPolynomial, sub: DualSubdivision, colors: dict | None
+    ax: plt.Axes,
+    f: TropicalPolynomial,
+    sub: DualSubdivision,
+    colors: dict | None,
+    title: str,
 ) -> None:
-    """Draw Newt(f), the cells of the dual subdivision and the exponent points."""
+    """Draw Newt(f), the subdivision's cells and the exponents, on labelled axes."""
     a = f.exponents
     newt = newton_polytope(f)
     if len(newt) >= 3:
@@ -314,6 +318,11 @@ def _draw_subdivision(
         label = ", ".join(f"{f.coefficients[k]:g}" for k in members)
         ax.annotate(f"b={label}", a[i], textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("exponent of x")
+    ax.set_ylabel("exponent of y")
+    ax.set_title(title, fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.margins(0.15)
 
 
 def plot_dual_subdivision(
@@ -322,12 +331,8 @@ def plot_dual_subdivision(
     """The dual subdivision of ``Newt(f)`` (2-D); hollow dots never win."""
     f = _check_poly(f, (2,))
     fig, ax = _new_axes(ax, (4.8, 4.6))
-    _draw_subdivision(ax, f, dual_subdivision(f), None)
-    ax.set_xlabel("exponent of x")
-    ax.set_ylabel("exponent of y")
-    ax.set_title(title or "Dual subdivision of Newt(f)", fontsize=10)
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.margins(0.15)
+    _draw_subdivision(ax, f, dual_subdivision(f), None,
+                      title or "Dual subdivision of Newt(f)")
     fig.tight_layout()
     return fig
 
@@ -350,13 +355,8 @@ def plot_duality(
     for k, (pair, seg) in enumerate(_pieces_xy(f, box)):
         colors[pair] = palette[k % len(palette)]
         left.plot(seg[:, 0], seg[:, 1], color=colors[pair], lw=3)
-    _draw_subdivision(right, f, sub, colors)
-    right.set_xlabel("exponent of x")
-    right.set_ylabel("exponent of y")
-    right.set_title("Dual subdivision of Newt(f) (same colour = dual pair)",
-                    fontsize=10)
-    right.set_aspect("equal", adjustable="datalim")
-    right.margins(0.15)
+    _draw_subdivision(right, f, sub, colors,
+                      "Dual subdivision of Newt(f) (same colour = dual pair)")
     fig.tight_layout()
     return fig
 

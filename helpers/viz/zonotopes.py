@@ -17,15 +17,11 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 from plotly.subplots import make_subplots
-from scipy.spatial import ConvexHull
 
 from helpers.viz import new_axes as _new_axes
-from helpers.relu_tropical import Region
-from helpers.zonotopes import (
-    affine_frame,
-    point_polytope_distance,
-    zonotope_vertices,
-)
+from helpers.polytopes import affine_frame, convex_hull
+from helpers.regions import Region
+from helpers.zonotopes import RANK_RTOL, point_polytope_distance, zonotope_vertices
 
 __all__ = [
     "merge_slider_figure",
@@ -323,14 +319,13 @@ def polytope_edges(V: np.ndarray) -> list[tuple[int, int]]:
     two triangles meeting there lie in different planes.
     """
     V = np.asarray(V, dtype=float)
-    origin, basis = affine_frame(V)
-    rank = len(basis)
+    frame = affine_frame(V, RANK_RTOL)
+    rank, Y = frame.dim, frame.coords
     if rank == 0:
         return []
-    Y = (V - origin) @ basis.T
     if rank == 1:
         return [(int(Y[:, 0].argmin()), int(Y[:, 0].argmax()))]
-    hull = ConvexHull(Y)
+    hull = convex_hull(Y)
     if rank == 2:
         ring = list(hull.vertices)
         return [(ring[i], ring[(i + 1) % len(ring)]) for i in range(len(ring))]
@@ -348,12 +343,11 @@ def polytope_edges(V: np.ndarray) -> list[tuple[int, int]]:
 
 def _triangles(V: np.ndarray) -> np.ndarray:
     """Triangles ``(t, 3)`` covering the boundary of ``conv(V)`` (rank 2 or 3)."""
-    origin, basis = affine_frame(V)
-    rank = len(basis)
+    frame = affine_frame(V, RANK_RTOL)
+    rank, Y = frame.dim, frame.coords
     if rank < 2:
         return np.zeros((0, 3), dtype=int)
-    Y = (V - origin) @ basis.T
-    hull = ConvexHull(Y)
+    hull = convex_hull(Y)
     if rank == 2:
         ring = hull.vertices
         fan = [[ring[0], ring[i], ring[i + 1]] for i in range(1, len(ring) - 1)]

@@ -1,4 +1,12 @@
-"""Weighted k-means used by the merging methods (scikit-learn's KMeans, float64).
+"""The package's one k-means: weighted, seeded, float64 (scikit-learn's KMeans).
+
+Every k-means in the book goes through :func:`kmeans`: the merging methods of
+:mod:`helpers.compress` (TropNNC, Zonotope and Neural Path K-means) and the
+generator clustering of chapter 4 (:func:`helpers.zonotopes.cluster_generators`);
+channel similarity uses hierarchical clustering, but the same
+:func:`cluster_sums`. It imports only the array converter of
+:mod:`helpers._arrays`, so the geometric modules at the bottom of the package
+can use it too.
 
 scikit-learn supplies sample weights, k-means++ seeding and several restarts.
 Two cases are handled exactly before calling it: when a layer has no more
@@ -34,7 +42,12 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
+from helpers._arrays import as_finite_array, as_matrix
 
+
+#: Default number of k-means++ restarts (scikit-learn's former default; the best
+#: of the runs, by weighted inertia, is kept).
+N_INIT = 10
 #: Multiply-adds (n * k * d) per Lloyd iteration summed over restarts, at most.
 RESTART_BUDGET = 1e10
 #: Multiply-adds of all Lloyd iterations of all restarts, at most (about a minute).
@@ -60,15 +73,13 @@ def span_coordinates(points: np.ndarray) -> np.ndarray:
 
 
 def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
-           seed: int = 0, n_init: int = 10) -> np.ndarray:
+           seed: int = 0, n_init: int = N_INIT) -> np.ndarray:
     """Cluster labels ``0..K-1`` (K <= k, no empty cluster) of weighted points."""
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or len(points) == 0:
-        raise ValueError(f"points must be a non-empty (n, d) array, got {points.shape}")
-    if not isinstance(k, (int, np.integer)) or k < 1:
+    points = as_matrix(points, "points", nonempty=True)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"the number of clusters must be a positive integer, got {k}")
     if weights is not None:
-        weights = np.asarray(weights, dtype=np.float64)
+        weights = as_finite_array(weights, "weights")
         if weights.shape != (len(points),) or np.any(weights < 0):
             raise ValueError("weights must be one non-negative number per point")
     distinct, inverse = np.unique(points, axis=0, return_inverse=True)
