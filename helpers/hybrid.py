@@ -42,7 +42,8 @@ from torch.nn.utils import prune
 from tqdm.auto import tqdm
 
 from helpers.morph import MaxPlus
-from helpers.train import Recipe, evaluate, register, seed_everything
+from helpers.train import (Recipe, ShuffledBatches, evaluate, fit, register,
+                           seed_everything)
 
 #: The four heads, in the order the chapter shows them.
 HEADS: tuple[str, ...] = ("relu", "maxout", "dense", "sparse")
@@ -752,79 +753,6 @@ def split_train_val(
     return (X[train], y[train]), (X[val], y[val])
 
 
-def fit_best_val(
-    model: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    val: tuple[torch.Tensor, torch.Tensor],
-    *,
-    epochs: int,
-    lr: float = 1e-3,
-    batch_size: int = 64,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    weight_decay: float = 0.0,
-    track: Callable[[nn.Module], dict[str, float]] | None = None,
-) -> dict[str, list[float]]:
-    """Adam training that ends with the weights of the best validation epoch.
-
-    This is the reference protocol (the model kept is the one with the highest
-    validation accuracy over the epochs), which ``helpers.train.fit`` does not
-    do: it returns the last epoch. History keys are those of ``fit`` plus
-    ``best_epoch`` (a one-element list). ``weight_decay`` is Adam's L2 term
-    (0 in the reference protocol). ``track(model)``, when given, is called after
-    every epoch and each value it returns is appended to the history under its key.
-    """
-    _check_positive_int("epochs", epochs)
-    if not weight_decay >= 0.0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-    _check_positive_int("batch_size", batch_size)
-    X, y = train
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} items but y has {y.shape[0]}")
-    dev = torch.device(device) if device is not None else _model_device(model)
-    model.to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # dropout masks
-    history: dict[str, list[float]] = {
-        key: [] for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
-    }
-    best_acc, best_state = -1.0, None
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(X.shape[0], generator=generator)
-        loss_sum, correct = 0.0, 0
-        bar = tqdm(range(0, X.shape[0], batch_size), desc=f"epoch {epoch}/{epochs}",
-                   disable=not progress, leave=False)
-        for start in bar:
-            idx = order[start : start + batch_size]
-            xb, yb = X[idx].to(dev), y[idx].to(dev)
-            out = model(xb)
-            loss = nn.functional.cross_entropy(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(yb)
-            correct += int((out.argmax(1) == yb).sum())
-        metrics = evaluate(model, val, device=dev)
-        history["epoch"].append(epoch)
-        history["train_loss"].append(loss_sum / X.shape[0])
-        history["train_acc"].append(correct / X.shape[0])
-        history["val_loss"].append(metrics["loss"])
-        history["val_acc"].append(metrics["accuracy"])
-        if track is not None:
-            for key, value in track(model).items():
-                history.setdefault(key, []).append(float(value))
-        if metrics["accuracy"] > best_acc:
-            best_acc = metrics["accuracy"]
-            best_state = copy.deepcopy(model.state_dict())
-            history["best_epoch"] = [epoch]
-    model.load_state_dict(best_state)
-    model.eval()
-    return history
-
-
 def build_net(head: str, config: HybridConfig = SMALL_CONFIG, seed: int = SEED,
               in_channels: int = 3, num_classes: int = 10) -> HybridNet:
     """A freshly initialised HybridNet of ``config``, seeded (sparse mask included)."""
@@ -849,9 +777,10 @@ def train_net(
     """
     train, val = split_train_val(X, y, config.val_fraction, seed=seed)
     net.backbone.set_input_stats(train[0])
-    return fit_best_val(net, train, val, epochs=config.epochs, lr=config.lr,
-                        batch_size=config.batch_size, seed=seed, device=device,
-                        progress=progress, weight_decay=config.weight_decay)
+    batches = ShuffledBatches(*train, batch_size=config.batch_size, seed=seed)
+    return fit(net, batches, val=val, keep_best=True, epochs=config.epochs,
+               lr=config.lr, seed=seed, device=device, progress=progress,
+               weight_decay=config.weight_decay)
 
 
 def _checkpoint_trainer(head: str, config: HybridConfig, seed: int):

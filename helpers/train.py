@@ -15,6 +15,7 @@ Checkpoints live in ``checkpoints/NAME.pt`` (a state_dict) and are described in
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as _dt
 import fcntl
 import hashlib
@@ -103,6 +104,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _check_positive_int(name: str, value: Any) -> int:
+    """Return ``value`` if it is a positive int, else raise a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
 def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterable:
     """Turn an ``(X, y)`` pair into a seeded DataLoader; pass loaders through."""
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
@@ -116,7 +126,39 @@ def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterabl
     return data
 
 
-class AugmentedBatches:
+class ShuffledBatches:
+    """Seeded shuffled mini-batches of tensors ``(X, y)``, sliced whole.
+
+    Each pass draws a fresh ``torch.randperm`` from ``seed`` and yields
+    ``X[idx], y[idx]`` slices: faster than a DataLoader, which collates item by
+    item, and the order of the hybrid-head checkpoints' recipes.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
+                 seed: int = 0) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"X has {len(x)} items but y has {len(y)}")
+        _check_positive_int("batch_size", batch_size)
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        """Number of batches per pass."""
+        return (len(self.y) + self.batch_size - 1) // self.batch_size
+
+    def _augment(self, xb: torch.Tensor) -> torch.Tensor:
+        """The batch unchanged (subclasses augment it)."""
+        return xb
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One shuffled pass over the data."""
+        order = torch.randperm(len(self.y), generator=self.generator)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self._augment(self.x[idx]), self.y[idx]
+
+
+class AugmentedBatches(ShuffledBatches):
     """Shuffled mini-batches of ``(X, y)`` with random crops (zero padding) and flips.
 
     The standard CIFAR augmentation, applied on whole tensors: each image is padded
@@ -134,13 +176,8 @@ class AugmentedBatches:
         if batch_size < 1 or pad < 0:
             raise ValueError(f"need batch_size >= 1 and pad >= 0, got {batch_size}, "
                              f"{pad}")
-        self.x, self.y, self.batch_size = x, y, batch_size
+        super().__init__(x, y, batch_size=batch_size, seed=seed)
         self.pad, self.flip = pad, flip
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        """Number of batches per pass."""
-        return (len(self.y) + self.batch_size - 1) // self.batch_size
 
     def _augment(self, xb: torch.Tensor) -> torch.Tensor:
         """Randomly crop and flip one batch."""
@@ -157,13 +194,6 @@ class AugmentedBatches:
             mirror = torch.rand(n, generator=self.generator) < 0.5
             xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
         return xb
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One shuffled, augmented pass over the data."""
-        order = torch.randperm(len(self.y), generator=self.generator)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            yield self._augment(self.x[idx]), self.y[idx]
 
 
 def _device(model: nn.Module, device: Optional[str | torch.device]) -> torch.device:
@@ -215,6 +245,8 @@ def fit(
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     val: Optional[Batches] = None,
+    keep_best: bool = False,
+    track: Optional[Callable[[nn.Module], dict[str, float]]] = None,
     seed: int = 0,
     progress: bool = True,
     loss_fn: Optional[Callable] = None,
@@ -223,11 +255,22 @@ def fit(
 ) -> dict[str, list[float]]:
     """Train a classifier in place; return its per-epoch history.
 
+    ``train`` is an ``(X, y)`` pair of tensors (batched by a seeded, shuffled
+    DataLoader) or any iterable of batches, such as :class:`ShuffledBatches`.
     ``schedule="cosine"`` decays the learning rate from ``lr`` to 0 along a cosine,
-    step by step over all epochs; ``None`` keeps it constant.
+    step by step over all epochs; ``None`` keeps it constant. ``keep_best=True``
+    (needs ``val``) ends with the weights of the epoch of highest validation
+    accuracy, the first one on ties, and records it as ``history["best_epoch"]``
+    (a one-element list); otherwise the last epoch's weights stay. ``track(model)``,
+    when given, runs after every epoch and each value it returns is appended to
+    the history under its key.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    _check_positive_int("epochs", epochs)
+    _check_positive_int("batch_size", batch_size)
+    if not weight_decay >= 0.0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if keep_best and val is None:
+        raise ValueError("keep_best=True needs validation data: pass val=(X, y)")
     optimizers = {
         "adam": torch.optim.Adam,
         "adamw": torch.optim.AdamW,
@@ -254,6 +297,7 @@ def fit(
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "train_acc": []}
     if val is not None:
         history.update(val_loss=[], val_acc=[])
+    best_acc, best_state = -1.0, None
     for epoch in range(1, epochs + 1):
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
@@ -273,6 +317,8 @@ def fit(
             correct += int((out.argmax(1) == yb).sum())
             total += len(yb)
             bar.set_postfix(loss=f"{loss_sum / total:.3f}")
+        if total == 0:
+            raise ValueError("fit() received no training batches")
         history["epoch"].append(epoch)
         history["train_loss"].append(loss_sum / total)
         history["train_acc"].append(correct / total)
@@ -280,6 +326,15 @@ def fit(
             metrics = evaluate(model, val, loss_fn=loss_fn, device=dev)
             history["val_loss"].append(metrics["loss"])
             history["val_acc"].append(metrics["accuracy"])
+        if track is not None:
+            for key, value in track(model).items():
+                history.setdefault(key, []).append(float(value))
+        if keep_best and history["val_acc"][-1] > best_acc:
+            best_acc = history["val_acc"][-1]
+            best_state = copy.deepcopy(model.state_dict())
+            history["best_epoch"] = [epoch]
+    if keep_best:
+        model.load_state_dict(best_state)
     model.eval()
     return history
 

@@ -12,7 +12,13 @@ from hypothesis import strategies as st  # noqa: E402
 from torch import nn  # noqa: E402
 
 from helpers import hybrid  # noqa: E402
-from helpers.train import CHECKPOINT_DIR, RECIPES, read_manifest  # noqa: E402
+from helpers.train import (  # noqa: E402
+    CHECKPOINT_DIR,
+    RECIPES,
+    ShuffledBatches,
+    fit,
+    read_manifest,
+)
 from helpers.viz import training as viz  # noqa: E402
 
 WIDTH = 1 / 16  # channels 8, 8, 16, 16, 16: d = 16, h = 32
@@ -183,7 +189,7 @@ def test_extract_features_equals_backbone_output():
     torch.testing.assert_close(net.head(feats), net(x))
 
 
-def test_split_and_fit_best_val_keeps_the_best_epoch():
+def test_split_and_fit_keep_best_keeps_the_best_epoch():
     """The split is a seeded partition; training ends on the best validation epoch."""
     torch.manual_seed(0)
     x = torch.randn(200, 3, 32, 32) * 0.1
@@ -194,8 +200,8 @@ def test_split_and_fit_best_val_keeps_the_best_epoch():
     again = hybrid.split_train_val(x, y, 0.25, seed=3)
     assert torch.equal(again[1][0], xv)
     net = hybrid.HybridNet("relu", width=WIDTH, num_classes=2)
-    hist = hybrid.fit_best_val(net, (xt, yt), (xv, yv), epochs=3, batch_size=32,
-                               progress=False)
+    hist = fit(net, ShuffledBatches(xt, yt, 32), val=(xv, yv), keep_best=True,
+               epochs=3, progress=False)
     assert hist["epoch"] == [1, 2, 3]
     best = hist["best_epoch"][0]
     assert hist["val_acc"][best - 1] == max(hist["val_acc"])
@@ -337,16 +343,16 @@ def test_weight_decay_pulls_unused_rows_to_zero():
         head = hybrid.make_head("sparse", 6, 16, 2)
         dead = ~head.morph.mask.any(dim=0)
         start = head.fc1.weight.detach().clone()
-        hist = hybrid.fit_best_val(head, (x, y), (x, y), epochs=4, batch_size=8,
-                                   lr=1e-2, progress=False, weight_decay=decay,
-                                   track=lambda m: {"n": 1.0})
+        hist = fit(head, ShuffledBatches(x, y, 8), val=(x, y), keep_best=True,
+                   epochs=4, lr=1e-2, progress=False, weight_decay=decay,
+                   track=lambda m: {"n": 1.0})
         assert hist["n"] == [1.0] * 4
         rows[decay] = (head.fc1.weight.detach()[dead], start[dead])
     if rows[0.0][0].numel():
         assert torch.equal(*rows[0.0])
         assert rows[1e-4][0].abs().mean() < 0.5 * rows[1e-4][1].abs().mean()
     with pytest.raises(ValueError, match="weight_decay"):
-        hybrid.fit_best_val(head, (x, y), (x, y), epochs=1, weight_decay=-1.0)
+        fit(head, (x, y), val=(x, y), epochs=1, weight_decay=-1.0)
 
 
 def test_figures_have_titles_and_labels():
