@@ -339,12 +339,30 @@ def _load_real(name: str, root: Path, download: bool):
     return None
 
 
+def pad_to_32_rgb(x: torch.Tensor) -> torch.Tensor:
+    """28x28 grey images ``(..., 1, 28, 28)`` as 32x32 RGB: the CIFAR-10 substitute.
+
+    Two zero pixels pad each side and the grey channel is repeated three times.
+    The result is a broadcast view (no copy of the channels): call
+    ``.contiguous()`` before writing into it.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 3 or tuple(x.shape[-3:]) != (1, 28, 28):
+        raise ValueError(
+            f"x must hold 28x28 grey images of shape (..., 1, 28, 28), got "
+            f"{tuple(x.shape)}"
+        )
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    return padded.expand(*padded.shape[:-3], 3, 32, 32)
+
+
 class _Pad32RGB:
-    """Pad a 28x28 grey image tensor to 32x32 and repeat it over three channels."""
+    """Transform: :func:`pad_to_32_rgb` on one (1, 28, 28) image, as a copy."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the padding and channel repetition to one (1, 28, 28) tensor."""
-        return torch.nn.functional.pad(x, (2, 2, 2, 2)).expand(3, -1, -1).clone()
+        """Pad one (1, 28, 28) tensor to a (3, 32, 32) one."""
+        return pad_to_32_rgb(x).contiguous()
 
 
 def load_datasets(
@@ -391,7 +409,7 @@ def _as_tensors(ds, substitute: bool) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         x = data.unsqueeze(1).float().div_(255)
     if substitute:
-        x = torch.nn.functional.pad(x, (2, 2, 2, 2)).expand(-1, 3, -1, -1)
+        x = pad_to_32_rgb(x)
     return x, torch.as_tensor(ds.targets, dtype=torch.long)
 
 

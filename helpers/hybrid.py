@@ -671,7 +671,7 @@ def load_data(
     32x32 with three identical channels, so that the shipped checkpoints are
     evaluated on their own kind of data even where CIFAR-10 can be downloaded.
     """
-    from helpers.data import DataSource, load_tensors
+    from helpers.data import DataSource, load_tensors, pad_to_32_rgb
 
     if dataset not in _DATA_NAMES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of "
@@ -681,7 +681,7 @@ def load_data(
                             verbose=verbose)
     X, y, fashion = load_tensors("fashion_mnist", train=train, limit=limit, seed=seed,
                                  verbose=False)
-    X = nn.functional.pad(X, (2, 2, 2, 2)).expand(-1, 3, -1, -1).contiguous()
+    X = pad_to_32_rgb(X).contiguous()
     source = DataSource(
         requested=dataset, name="Fashion-MNIST 32x32 (substitute for CIFAR-10)",
         origin=f"{fashion.origin}, padded to 32x32 with 3 identical channels",
