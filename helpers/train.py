@@ -104,7 +104,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _check_positive_int(name: str, value: Any) -> int:
+def check_positive_int(name: str, value: Any) -> int:
     """Return ``value`` if it is a positive int, else raise a clear error."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -138,7 +138,7 @@ class ShuffledBatches:
                  seed: int = 0) -> None:
         if len(x) != len(y):
             raise ValueError(f"X has {len(x)} items but y has {len(y)}")
-        _check_positive_int("batch_size", batch_size)
+        check_positive_int("batch_size", batch_size)
         self.x, self.y, self.batch_size = x, y, batch_size
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -196,12 +196,15 @@ class AugmentedBatches(ShuffledBatches):
         return xb
 
 
-def _device(model: nn.Module, device: Optional[str | torch.device]) -> torch.device:
-    """The requested device, else the model's own."""
-    if device is not None:
-        return torch.device(device)
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter (CPU for a model without any)."""
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
+
+
+def _device(model: nn.Module, device: Optional[str | torch.device]) -> torch.device:
+    """The requested device, else the model's own."""
+    return torch.device(device) if device is not None else model_device(model)
 
 
 @torch.no_grad()
@@ -265,8 +268,8 @@ def fit(
     when given, runs after every epoch and each value it returns is appended to
     the history under its key.
     """
-    _check_positive_int("epochs", epochs)
-    _check_positive_int("batch_size", batch_size)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
     if not weight_decay >= 0.0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     if keep_best and val is None:
