@@ -13,8 +13,8 @@ from torch import nn  # noqa: E402
 
 from helpers import hybrid  # noqa: E402
 from helpers.train import (  # noqa: E402
-    CHECKPOINT_DIR,
     RECIPES,
+    checkpoint_dir,
     ShuffledBatches,
     fit,
     read_manifest,
@@ -232,26 +232,34 @@ def test_near_zero_fraction():
         hybrid.near_zero_fraction(w, rel=1.5)
 
 
+def _check_shipped(name: str, kind: str, seed: int, entry: dict) -> None:
+    """A shipped hybrid checkpoint: small, recorded, and loads into its recipe."""
+    path = checkpoint_dir() / f"{name}.pt"
+    assert path.stat().st_size <= 5 * 1024 * 1024
+    assert entry["config"]["head"] == kind and entry["seed"] == seed
+    assert entry["config"]["weight_decay"] == 0.0
+    assert len(entry["history"]["val_acc"]) == entry["config"]["epochs"]
+    net = RECIPES[name].build()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    assert net(_images(2)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("seed", hybrid.SEEDS)
 def test_recipes_registered_and_shipped_checkpoints_load(seed):
     """One recipe per head and seed; shipped files load into freshly built networks."""
-    manifest = read_manifest()
+    manifest, missing = read_manifest(), []
     for kind in hybrid.HEADS:
         name = hybrid.checkpoint_name(kind, seed=seed)
         assert name in RECIPES and name.endswith(f"_s{seed}")
-        path = CHECKPOINT_DIR / f"{name}.pt"
-        if not path.exists():
-            continue
-        assert path.stat().st_size <= 5 * 1024 * 1024
-        entry = manifest[name]
-        assert entry["config"]["head"] == kind and entry["seed"] == seed
-        assert entry["config"]["weight_decay"] == 0.0
-        assert len(entry["history"]["val_acc"]) == entry["config"]["epochs"]
-        net = RECIPES[name].build()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        assert net(_images(2)).shape == (2, 10)
+        if (checkpoint_dir() / f"{name}.pt").exists():
+            _check_shipped(name, kind, seed, manifest[name])
+        else:
+            missing.append(name)  # the others are still checked; skipped below
     with pytest.raises(ValueError, match="seed"):
         hybrid.checkpoint_name("relu", seed=-1)
+    if missing:
+        pytest.skip(f"not shipped in {checkpoint_dir()}: {missing} (chapter 6 trains "
+                    "them when run)")
 
 
 def test_recipe_builds_are_seeded_and_distinct():

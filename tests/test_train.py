@@ -195,7 +195,7 @@ def test_unknown_recipe_and_incomplete_results(tmp_path):
 
 def test_shipped_checkpoints_match_the_manifest():
     """Every shipped checkpoint is listed, hash-verified, and within the size budget."""
-    files = sorted(train.CHECKPOINT_DIR.glob("*.pt"))
+    files = sorted(train.checkpoint_dir().glob("*.pt"))
     manifest = train.read_manifest()
     assert {f.stem for f in files} == set(manifest)
     total = 0
@@ -213,7 +213,8 @@ def test_command_line_sees_every_recipe():
     import subprocess
     import sys
 
-    train._import_recipes()
+    import helpers.recipes  # noqa: F401  (registers every recipe here too)
+
     out = subprocess.run(
         [sys.executable, "-m", "helpers.train", "--list"],
         capture_output=True,
@@ -361,3 +362,39 @@ def test_shipped_manifest_entries_are_well_formed():
     """Every shipped entry passes the same check the loader applies."""
     for name, entry in train.read_manifest().items():
         train.check_entry(name, entry)
+
+
+def test_checkpoint_dir_resolution(tmp_path, monkeypatch):
+    """$BOOK_CHECKPOINTS, else the checkout's, else an installed copy, else a cache."""
+    monkeypatch.delenv("BOOK_CHECKPOINTS", raising=False)
+    assert train.checkpoint_dir() == train.CHECKOUT_CHECKPOINTS  # running from here
+    monkeypatch.setenv("BOOK_CHECKPOINTS", str(tmp_path / "mine"))
+    assert train.checkpoint_dir() == tmp_path / "mine"
+    monkeypatch.delenv("BOOK_CHECKPOINTS")
+    installed = tmp_path / "share" / "checkpoints"
+    monkeypatch.setattr(train, "CHECKOUT_CHECKPOINTS", tmp_path / "no_checkout")
+    monkeypatch.setattr(train, "INSTALLED_CHECKPOINTS", installed)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / "tropical-nn-book" / "checkpoints"
+    assert train.checkpoint_dir() == cache == train.user_cache_dir()
+    installed.mkdir(parents=True)
+    (installed / train.MANIFEST_NAME).write_text("{}")
+    assert train.checkpoint_dir() == installed
+
+
+def test_read_only_shipped_folder_trains_into_the_cache(tmp_path, monkeypatch,
+                                                       tiny_recipe):
+    """A missing checkpoint of a read-only installed folder is trained in the cache."""
+    installed = tmp_path / "installed"
+    installed.mkdir()
+    (installed / train.MANIFEST_NAME).write_text("{}")
+    monkeypatch.delenv("BOOK_CHECKPOINTS", raising=False)
+    monkeypatch.setattr(train, "CHECKOUT_CHECKPOINTS", tmp_path / "no_checkout")
+    monkeypatch.setattr(train, "INSTALLED_CHECKPOINTS", installed)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(train, "_writable", lambda d: d != installed)
+    train.load_or_train("tiny_test_net")
+    assert (train.user_cache_dir() / "tiny_test_net.pt").exists()
+    assert not (installed / "tiny_test_net.pt").exists()
+    train.load_or_train("tiny_test_net")  # found in the cache, not trained again
+    assert len(tiny_recipe) == 1
