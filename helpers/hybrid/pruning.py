@@ -1,8 +1,8 @@
 """L1 unstructured pruning of the hybrid heads with matched parameter budgets.
 
-A head has a *first stage* (its first
-linear layer or layers plus, for max-plus heads, the max-plus layer; weights
-and biases, BatchNorm not counted) and a last linear layer. At ratios
+A head has a *first stage* (its first linear layer or layers plus, for
+max-plus heads, the max-plus layer; weights and biases, BatchNorm not counted)
+and a last linear layer. At ratios
 ``(r1, r2)`` the ReLU head keeps ``round((1 - r1) d h)`` first-layer weights
 plus its ``h`` biases; every head's first stage keeps exactly that many
 parameters, and every last layer keeps ``round((1 - r2) h C)`` weights:
