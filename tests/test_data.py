@@ -224,3 +224,17 @@ def test_pad_to_32_rgb_is_the_one_substitute_padding(tmp_path):
         first, _ = train_ds[0]
         grey = train_ds.data[0].float().div(255)[None]
         assert torch.equal(first, data.pad_to_32_rgb(grey))
+
+
+def test_load_substitute_is_the_offline_cifar10(tmp_path, capsys):
+    """The always-substitute loader gives the offline CIFAR-10 images, named alike."""
+    x, y, source = data.load_substitute(train=False, limit=20, seed=4, root=tmp_path)
+    out = capsys.readouterr().out
+    assert "test split, 20 images drawn from Fashion-MNIST 32x32" in out
+    assert source.name == data.SUBSTITUTE_NAME and source.is_substitute
+    assert source.requested == "fashion_mnist_32" and x.is_contiguous()
+    assert "padded to 32x32 with 3 identical channels" in source.origin
+    cx, cy, cifar = data.load_tensors("cifar10", train=False, limit=20, seed=4,
+                                      root=tmp_path, verbose=False)
+    if cifar.is_substitute:  # offline: the same images and the same data name
+        assert torch.equal(cx, x) and torch.equal(cy, y) and cifar.name == source.name

@@ -71,7 +71,7 @@ def test_fit_rejects_bad_arguments():
 def test_fit_keep_best_restores_the_best_validation_epoch():
     """keep_best ends on the weights of the first epoch of highest val accuracy."""
     x, y = _blobs(64)
-    xv, yv = x[:16], 1 - y[:16]  # validation labels flipped: accuracy falls as it learns
+    xv, yv = x[:16], 1 - y[:16]  # flipped labels: val accuracy falls as it learns
     states, tracked = [], []
 
     def track(model: nn.Module) -> dict[str, float]:

@@ -37,7 +37,7 @@ def load_data(
     32x32 with three identical channels, so that the shipped checkpoints are
     evaluated on their own kind of data even where CIFAR-10 can be downloaded.
     """
-    from helpers.data import DataSource, load_tensors, pad_to_32_rgb
+    from helpers.data import load_substitute, load_tensors
 
     if dataset not in _DATA_NAMES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of "
@@ -45,17 +45,8 @@ def load_data(
     if dataset == "cifar10":
         return load_tensors("cifar10", train=train, limit=limit, seed=seed,
                             verbose=verbose)
-    X, y, fashion = load_tensors("fashion_mnist", train=train, limit=limit, seed=seed,
-                                 verbose=False)
-    X = pad_to_32_rgb(X).contiguous()
-    source = DataSource(
-        requested=dataset, name="Fashion-MNIST 32x32 (substitute for CIFAR-10)",
-        origin=f"{fashion.origin}, padded to 32x32 with 3 identical channels",
-        n_train=fashion.n_train, n_test=fashion.n_test, is_substitute=True)
-    if verbose:
-        split = "train" if train else "test"
-        print(f"[data] {split} split, {len(y):,} images drawn from {source.describe()}")
-    return X, y, source
+    return load_substitute(train=train, limit=limit, seed=seed, verbose=verbose,
+                           requested=dataset)
 
 
 @dataclass(frozen=True)
