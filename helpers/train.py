@@ -136,8 +136,8 @@ class ShuffledBatches:
     """Seeded shuffled mini-batches of tensors ``(X, y)``, sliced whole.
 
     Each pass draws a fresh ``torch.randperm`` from ``seed`` and yields
-    ``X[idx], y[idx]`` slices: faster than a DataLoader, which collates item by
-    item, and the order of the hybrid-head checkpoints' recipes.
+    ``X[idx], y[idx]`` slices, faster than a DataLoader that collates item by
+    item. The hybrid-head checkpoints (chapter 6) were trained on these batches.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
