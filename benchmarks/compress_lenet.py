@@ -30,7 +30,8 @@ import torch
 import helpers  # noqa: F401  (must precede torchvision)
 from helpers.compress import METHODS, apply_plan, compress
 from helpers.data import load_tensors
-from helpers.train import evaluate, load_or_train, seed_everything
+from helpers.recipes import load_or_train
+from helpers.train import evaluate, seed_everything
 
 #: Column -> (method, options). Data-free columns first, then data-driven ones.
 DATA_FREE: dict[str, tuple[str, dict[str, Any]]] = {

@@ -339,12 +339,45 @@ def _load_real(name: str, root: Path, download: bool):
     return None
 
 
+def pad_to_32_rgb(x: torch.Tensor) -> torch.Tensor:
+    """28x28 grey images ``(..., 1, 28, 28)`` as 32x32 RGB: the CIFAR-10 substitute.
+
+    Two zero pixels pad each side and the grey channel is repeated three times.
+    The result is a broadcast view (no copy of the channels): call
+    ``.contiguous()`` before writing into it.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 3 or tuple(x.shape[-3:]) != (1, 28, 28):
+        raise ValueError(
+            f"x must hold 28x28 grey images of shape (..., 1, 28, 28), got "
+            f"{tuple(x.shape)}"
+        )
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    return padded.expand(*padded.shape[:-3], 3, 32, 32)
+
+
+#: Name of the CIFAR-10 stand-in: Fashion-MNIST as 32x32 RGB (:func:`pad_to_32_rgb`).
+SUBSTITUTE_NAME = "Fashion-MNIST 32x32 (substitute for CIFAR-10)"
+
+
+def substitute_source(
+    requested: str, origin: str, n_train: int, n_test: int
+) -> DataSource:
+    """The ``DataSource`` of Fashion-MNIST (from ``origin``) served as 32x32 RGB."""
+    return DataSource(
+        requested, SUBSTITUTE_NAME,
+        f"{origin}, padded to 32x32 with 3 identical channels",
+        n_train, n_test, is_substitute=True,
+    )
+
+
 class _Pad32RGB:
-    """Pad a 28x28 grey image tensor to 32x32 and repeat it over three channels."""
+    """Transform: :func:`pad_to_32_rgb` on one (1, 28, 28) image, as a copy."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the padding and channel repetition to one (1, 28, 28) tensor."""
-        return torch.nn.functional.pad(x, (2, 2, 2, 2)).expand(3, -1, -1).clone()
+        """Pad one (1, 28, 28) tensor to a (3, 32, 32) one."""
+        return pad_to_32_rgb(x).contiguous()
 
 
 def load_datasets(
@@ -366,14 +399,8 @@ def load_datasets(
     elif name == "cifar10":
         fashion = _load_real("fashion_mnist", base.resolve(), download)
         train, test, origin = fashion
-        source = DataSource(
-            name,
-            "Fashion-MNIST 32x32 (substitute for CIFAR-10)",
-            f"CIFAR-10 is not available offline; {origin}, padded to "
-            "32x32 with 3 identical channels",
-            len(train),
-            len(test),
-            is_substitute=True,
+        source = substitute_source(
+            name, f"CIFAR-10 is not available offline; {origin}", len(train), len(test)
         )
         train.transform = test.transform = transforms.Compose([to_tensor, _Pad32RGB()])
     else:
@@ -391,7 +418,7 @@ def _as_tensors(ds, substitute: bool) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         x = data.unsqueeze(1).float().div_(255)
     if substitute:
-        x = torch.nn.functional.pad(x, (2, 2, 2, 2)).expand(-1, 3, -1, -1)
+        x = pad_to_32_rgb(x)
     return x, torch.as_tensor(ds.targets, dtype=torch.long)
 
 
@@ -417,7 +444,36 @@ def load_tensors(
         ]
         x, y = x[idx], y[idx]
     x = x.contiguous()
+    _report_split(train, len(y), source, verbose)
+    return x, y, source
+
+
+def _report_split(train: bool, n: int, source: DataSource, verbose: bool) -> None:
+    """Print which split and how many images of which data ran (when verbose)."""
     if verbose:
         split = "train" if train else "test"
-        print(f"[data] {split} split, {len(y):,} images drawn from {source.describe()}")
+        print(f"[data] {split} split, {n:,} images drawn from {source.describe()}")
+
+
+def load_substitute(
+    train: bool = True,
+    limit: Optional[int] = None,
+    seed: int = 0,
+    root: Optional[str | Path] = None,
+    verbose: bool = True,
+    requested: str = "fashion_mnist_32",
+) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
+    """Fashion-MNIST as (N, 3, 32, 32) images, always: the CIFAR-10 stand-in.
+
+    What the offline ``load_tensors("cifar10")`` returns, also where CIFAR-10
+    could be downloaded, so that models trained on it are evaluated on their
+    own kind of data. ``limit`` and ``seed`` draw a subset as in
+    :func:`load_tensors`.
+    """
+    x, y, fashion = load_tensors("fashion_mnist", train=train, limit=limit, seed=seed,
+                                 root=root, verbose=False)
+    source = substitute_source(requested, fashion.origin, fashion.n_train,
+                               fashion.n_test)
+    x = pad_to_32_rgb(x).contiguous()
+    _report_split(train, len(y), source, verbose)
     return x, y, source

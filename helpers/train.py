@@ -7,21 +7,24 @@ Execution modes (environment variables):
   shrunk size is chosen with :func:`pick`, which prints what changed;
 * ``BOOK_RETRAIN=1``: checkpoints are retrained from scratch with their recipes.
 
-Checkpoints live in ``checkpoints/NAME.pt`` (a state_dict) and are described in
-``checkpoints/MANIFEST.json`` (sha256, command, data, seed, accuracy, history).
+Checkpoints live in ``NAME.pt`` files (a state_dict) of the folder that
+:func:`checkpoint_dir` resolves (the repository's ``checkpoints/`` in a checkout)
+and are described in its ``MANIFEST.json`` (sha256, command, data, seed, accuracy,
+history). Recipes register where their models are defined;
+:mod:`helpers.recipes` imports all of the book's, and
 ``python -m helpers.train NAME`` reproduces one.
 """
 
 from __future__ import annotations
 
-import argparse
+import copy
 import datetime as _dt
 import fcntl
 import hashlib
-import importlib
 import json
 import os
 import random
+import sysconfig
 import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,10 +40,14 @@ from tqdm.auto import tqdm
 T = TypeVar("T")
 Batches = Union[tuple[torch.Tensor, torch.Tensor], DataLoader, Iterable]
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
-MANIFEST = CHECKPOINT_DIR / "MANIFEST.json"
-#: Modules whose import registers the book's checkpoint recipes.
-RECIPE_MODULES = ("helpers.models", "helpers.hybrid")
+#: File name of the manifest in every checkpoint folder.
+MANIFEST_NAME = "MANIFEST.json"
+#: Where a checkout keeps the shipped checkpoints (next to ``helpers/``).
+CHECKOUT_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+#: Where an installed wheel puts the shipped checkpoints (its data files).
+INSTALLED_CHECKPOINTS = (
+    Path(sysconfig.get_path("data")) / "share" / "tropical-nn-book" / "checkpoints"
+)
 MAX_CHECKPOINT_BYTES = 5 * 1024 * 1024
 
 _SHRUNK: dict[str, str] = {}
@@ -103,6 +110,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_positive_int(name: str, value: Any) -> int:
+    """Return ``value`` if it is a positive int, else raise a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
 def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterable:
     """Turn an ``(X, y)`` pair into a seeded DataLoader; pass loaders through."""
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], torch.Tensor):
@@ -116,7 +132,39 @@ def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterabl
     return data
 
 
-class AugmentedBatches:
+class ShuffledBatches:
+    """Seeded shuffled mini-batches of tensors ``(X, y)``, sliced whole.
+
+    Each pass draws a fresh ``torch.randperm`` from ``seed`` and yields
+    ``X[idx], y[idx]`` slices, faster than a DataLoader that collates item by
+    item. The hybrid-head checkpoints (chapter 6) were trained on these batches.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
+                 seed: int = 0) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"X has {len(x)} items but y has {len(y)}")
+        check_positive_int("batch_size", batch_size)
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        """Number of batches per pass."""
+        return (len(self.y) + self.batch_size - 1) // self.batch_size
+
+    def _augment(self, xb: torch.Tensor) -> torch.Tensor:
+        """The batch unchanged (subclasses augment it)."""
+        return xb
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One shuffled pass over the data."""
+        order = torch.randperm(len(self.y), generator=self.generator)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self._augment(self.x[idx]), self.y[idx]
+
+
+class AugmentedBatches(ShuffledBatches):
     """Shuffled mini-batches of ``(X, y)`` with random crops (zero padding) and flips.
 
     The standard CIFAR augmentation, applied on whole tensors: each image is padded
@@ -134,13 +182,8 @@ class AugmentedBatches:
         if batch_size < 1 or pad < 0:
             raise ValueError(f"need batch_size >= 1 and pad >= 0, got {batch_size}, "
                              f"{pad}")
-        self.x, self.y, self.batch_size = x, y, batch_size
+        super().__init__(x, y, batch_size=batch_size, seed=seed)
         self.pad, self.flip = pad, flip
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        """Number of batches per pass."""
-        return (len(self.y) + self.batch_size - 1) // self.batch_size
 
     def _augment(self, xb: torch.Tensor) -> torch.Tensor:
         """Randomly crop and flip one batch."""
@@ -158,20 +201,16 @@ class AugmentedBatches:
             xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
         return xb
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One shuffled, augmented pass over the data."""
-        order = torch.randperm(len(self.y), generator=self.generator)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            yield self._augment(self.x[idx]), self.y[idx]
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter (CPU for a model without any)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def _device(model: nn.Module, device: Optional[str | torch.device]) -> torch.device:
     """The requested device, else the model's own."""
-    if device is not None:
-        return torch.device(device)
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
+    return torch.device(device) if device is not None else model_device(model)
 
 
 @torch.no_grad()
@@ -215,6 +254,8 @@ def fit(
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     val: Optional[Batches] = None,
+    keep_best: bool = False,
+    track: Optional[Callable[[nn.Module], dict[str, float]]] = None,
     seed: int = 0,
     progress: bool = True,
     loss_fn: Optional[Callable] = None,
@@ -223,11 +264,22 @@ def fit(
 ) -> dict[str, list[float]]:
     """Train a classifier in place; return its per-epoch history.
 
+    ``train`` is an ``(X, y)`` pair of tensors (batched by a seeded, shuffled
+    DataLoader) or any iterable of batches, such as :class:`ShuffledBatches`.
     ``schedule="cosine"`` decays the learning rate from ``lr`` to 0 along a cosine,
-    step by step over all epochs; ``None`` keeps it constant.
+    step by step over all epochs; ``None`` keeps it constant. ``keep_best=True``
+    (needs ``val``) ends with the weights of the epoch of highest validation
+    accuracy, the first one on ties, and records it as ``history["best_epoch"]``
+    (a one-element list); otherwise the last epoch's weights stay. ``track(model)``,
+    when given, runs after every epoch and each value it returns is appended to
+    the history under its key.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    if not weight_decay >= 0.0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if keep_best and val is None:
+        raise ValueError("keep_best=True needs validation data: pass val=(X, y)")
     optimizers = {
         "adam": torch.optim.Adam,
         "adamw": torch.optim.AdamW,
@@ -254,6 +306,7 @@ def fit(
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "train_acc": []}
     if val is not None:
         history.update(val_loss=[], val_acc=[])
+    best_acc, best_state = -1.0, None
     for epoch in range(1, epochs + 1):
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
@@ -273,6 +326,8 @@ def fit(
             correct += int((out.argmax(1) == yb).sum())
             total += len(yb)
             bar.set_postfix(loss=f"{loss_sum / total:.3f}")
+        if total == 0:
+            raise ValueError("fit() received no training batches")
         history["epoch"].append(epoch)
         history["train_loss"].append(loss_sum / total)
         history["train_acc"].append(correct / total)
@@ -280,6 +335,15 @@ def fit(
             metrics = evaluate(model, val, loss_fn=loss_fn, device=dev)
             history["val_loss"].append(metrics["loss"])
             history["val_acc"].append(metrics["accuracy"])
+        if track is not None:
+            for key, value in track(model).items():
+                history.setdefault(key, []).append(float(value))
+        if keep_best and history["val_acc"][-1] > best_acc:
+            best_acc = history["val_acc"][-1]
+            best_state = copy.deepcopy(model.state_dict())
+            history["best_epoch"] = [epoch]
+    if keep_best:
+        model.load_state_dict(best_state)
     model.eval()
     return history
 
@@ -287,6 +351,30 @@ def fit(
 # --------------------------------------------------------------------------- #
 # Checkpoints
 # --------------------------------------------------------------------------- #
+
+
+def user_cache_dir() -> Path:
+    """Per-user folder for checkpoints trained outside a checkout (XDG cache)."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base) if base else Path.home() / ".cache"
+    return root / "tropical-nn-book" / "checkpoints"
+
+
+def checkpoint_dir() -> Path:
+    """The checkpoint folder: ``$BOOK_CHECKPOINTS``, else the shipped one, else a cache.
+
+    The shipped folder is the repository's ``checkpoints/`` when running from a
+    checkout (editable install or ``PYTHONPATH``), else the copy an installed
+    wheel carries; without either, :func:`user_cache_dir`, where
+    :func:`load_or_train` trains missing checkpoints with their recipes.
+    """
+    env = os.environ.get("BOOK_CHECKPOINTS", "").strip()
+    if env:
+        return Path(env).expanduser()
+    for shipped in (CHECKOUT_CHECKPOINTS, INSTALLED_CHECKPOINTS):
+        if (shipped / MANIFEST_NAME).is_file():
+            return shipped
+    return user_cache_dir()
 
 
 @dataclass
@@ -313,22 +401,14 @@ def register(recipe: Recipe) -> Recipe:
     return recipe
 
 
-def _import_recipes() -> None:
-    """Import the modules that register recipes (those that exist)."""
-    for module in RECIPE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-
-
 def get_recipe(name: str) -> Recipe:
     """The registered recipe ``name``, with a clear error listing known names."""
     if name not in RECIPES:
-        _import_recipes()
-    if name not in RECIPES:
-        raise KeyError(f"no checkpoint recipe named {name!r}; known: {sorted(RECIPES)}")
+        raise KeyError(
+            f"no checkpoint recipe named {name!r}; registered: {sorted(RECIPES)}. "
+            "A recipe registers when the module defining it is imported; "
+            "`import helpers.recipes` registers all of the book's."
+        )
     return RECIPES[name]
 
 
@@ -347,15 +427,15 @@ def _locked_manifest(directory: Path) -> Iterator[dict[str, Any]]:
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".manifest.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        path = directory / MANIFEST.name
+        path = directory / MANIFEST_NAME
         manifest = _parse_manifest(path.read_text(), path) if path.exists() else {}
         yield manifest
         path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def read_manifest(directory: Path = CHECKPOINT_DIR) -> dict[str, Any]:
-    """The checkpoint manifest as a dict (empty if there is none yet)."""
-    path = directory / MANIFEST.name
+def read_manifest(directory: Optional[Path] = None) -> dict[str, Any]:
+    """The manifest of ``directory`` (default :func:`checkpoint_dir`), or {} if none."""
+    path = (checkpoint_dir() if directory is None else Path(directory)) / MANIFEST_NAME
     return _parse_manifest(path.read_text(), path) if path.exists() else {}
 
 
@@ -423,9 +503,13 @@ def check_entry(name: str, entry: object) -> dict[str, Any]:
 
 
 def train_and_save(
-    name: str, directory: Path = CHECKPOINT_DIR
+    name: str, directory: Optional[Path] = None
 ) -> tuple[nn.Module, dict]:
-    """Train ``name`` with its recipe, save its weights, record it in the manifest."""
+    """Train ``name`` with its recipe, save its weights, record it in the manifest.
+
+    ``directory`` defaults to :func:`checkpoint_dir`.
+    """
+    directory = checkpoint_dir() if directory is None else Path(directory)
     recipe = get_recipe(name)
     model = recipe.build()
     result = recipe.train(model)
@@ -486,8 +570,27 @@ def _data_differs(recipe: Recipe, entry: dict[str, Any]) -> Optional[str]:
     return None if now == recorded_data_name(entry) else now
 
 
+def _writable(directory: Path) -> bool:
+    """True when files can be created in ``directory`` (or where it would be made)."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return os.access(existing, os.W_OK)
+
+
+def _default_folder_for(name: str) -> Path:
+    """:func:`checkpoint_dir`, or the user cache if ``name`` must be trained there.
+
+    That is when the shipped folder lacks ``name`` and is read-only (a
+    system-wide install).
+    """
+    folder = checkpoint_dir()
+    shipped = (folder / f"{name}.pt").exists() and name in read_manifest(folder)
+    return folder if shipped or _writable(folder) else user_cache_dir()
+
+
 def load_or_train(
-    name: str, retrain: Optional[bool] = None, directory: Path = CHECKPOINT_DIR
+    name: str, retrain: Optional[bool] = None, directory: Optional[Path] = None
 ) -> tuple[nn.Module, dict]:
     """Load checkpoint ``name`` (sha256-verified) or train it when missing or asked.
 
@@ -496,8 +599,11 @@ def load_or_train(
     CIFAR-10 where the shipped model saw the offline substitute): the new model is
     saved in :func:`user_checkpoint_dir`, never over the shipped file, and loaded
     from there next time. Returns the model in eval mode and its manifest entry,
-    history included.
+    history included. ``directory`` defaults to :func:`checkpoint_dir`.
     """
+    if directory is None:
+        directory = _default_folder_for(name)
+    directory = Path(directory)
     recipe = get_recipe(name)
     retrain = is_retrain() if retrain is None else retrain
     path = directory / f"{name}.pt"
@@ -536,33 +642,9 @@ def load_or_train(
     return model, entry
 
 
-def main(argv: Optional[list[str]] = None) -> None:
-    """Command line: ``python -m helpers.train NAME [NAME ...]`` or ``--list``."""
-    parser = argparse.ArgumentParser(
-        description="Train and save the book's checkpoints."
-    )
-    parser.add_argument("names", nargs="*", help="checkpoint names to (re)train")
-    parser.add_argument("--list", action="store_true", help="list known checkpoints")
-    parser.add_argument("--all", action="store_true", help="retrain every checkpoint")
-    args = parser.parse_args(argv)
-    _import_recipes()
-    if args.all:
-        args.names = sorted(RECIPES)
-    if args.list or not args.names:
-        for name, recipe in sorted(RECIPES.items()):
-            print(f"{name:28s} {recipe.description}")
-        return
-    for name in args.names:
-        _, entry = train_and_save(name)
-        print(
-            f"{name}: accuracy {entry['accuracy']:.4f} on {entry['data']}; "
-            f"sha256 {entry['sha256'][:16]}..."
-        )
-
-
 if __name__ == "__main__":
-    # Run the imported module's main so recipes register in the one RECIPES dict
+    # The command line belongs to the registry, which imports every recipe module
     # (under ``python -m`` this file is also loaded as ``__main__``).
-    from helpers.train import main as _main
+    from helpers.recipes import main as _main
 
     _main()

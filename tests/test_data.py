@@ -202,3 +202,39 @@ def test_cifar_batch_with_bad_labels_is_moved_aside(tmp_path, capsys, monkeypatc
     out = capsys.readouterr().out
     assert "test_batch" in out and "labels must lie in 0..9" in out
     assert (folder / "test_batch.bad").exists()
+
+
+def test_pad_to_32_rgb_is_the_one_substitute_padding(tmp_path):
+    """Batches and single images pad alike: 2 zero pixels, 3 equal channels."""
+    x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    out = data.pad_to_32_rgb(x)
+    assert out.shape == (5, 3, 32, 32)
+    torch.testing.assert_close(out[:, :, 2:30, 2:30], x.expand(-1, 3, -1, -1))
+    assert float(out.sum()) == pytest.approx(3 * float(x.sum()), rel=1e-5)
+    assert torch.equal(data._Pad32RGB()(x[0]), out[0])
+    assert data._Pad32RGB()(x[0]).is_contiguous()
+    with pytest.raises(ValueError, match=r"\(\.\.\., 1, 28, 28\)"):
+        data.pad_to_32_rgb(torch.rand(2, 3, 32, 32))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        data.pad_to_32_rgb(np.zeros((1, 28, 28)))
+    X, _, source = data.load_tensors("cifar10", limit=4, root=tmp_path, verbose=False)
+    if source.is_substitute:  # the tensor and the transform paths agree
+        train_ds, _, _ = data.load_datasets("cifar10", root=tmp_path, verbose=False)
+        assert X.shape[1:] == (3, 32, 32)
+        first, _ = train_ds[0]
+        grey = train_ds.data[0].float().div(255)[None]
+        assert torch.equal(first, data.pad_to_32_rgb(grey))
+
+
+def test_load_substitute_is_the_offline_cifar10(tmp_path, capsys):
+    """The always-substitute loader gives the offline CIFAR-10 images, named alike."""
+    x, y, source = data.load_substitute(train=False, limit=20, seed=4, root=tmp_path)
+    out = capsys.readouterr().out
+    assert "test split, 20 images drawn from Fashion-MNIST 32x32" in out
+    assert source.name == data.SUBSTITUTE_NAME and source.is_substitute
+    assert source.requested == "fashion_mnist_32" and x.is_contiguous()
+    assert "padded to 32x32 with 3 identical channels" in source.origin
+    cx, cy, cifar = data.load_tensors("cifar10", train=False, limit=20, seed=4,
+                                      root=tmp_path, verbose=False)
+    if cifar.is_substitute:  # offline: the same images and the same data name
+        assert torch.equal(cx, x) and torch.equal(cy, y) and cifar.name == source.name

@@ -12,7 +12,13 @@ from hypothesis import strategies as st  # noqa: E402
 from torch import nn  # noqa: E402
 
 from helpers import hybrid  # noqa: E402
-from helpers.train import CHECKPOINT_DIR, RECIPES, read_manifest  # noqa: E402
+from helpers.train import (  # noqa: E402
+    RECIPES,
+    checkpoint_dir,
+    ShuffledBatches,
+    fit,
+    read_manifest,
+)
 from helpers.viz import training as viz  # noqa: E402
 
 WIDTH = 1 / 16  # channels 8, 8, 16, 16, 16: d = 16, h = 32
@@ -183,7 +189,7 @@ def test_extract_features_equals_backbone_output():
     torch.testing.assert_close(net.head(feats), net(x))
 
 
-def test_split_and_fit_best_val_keeps_the_best_epoch():
+def test_split_and_fit_keep_best_keeps_the_best_epoch():
     """The split is a seeded partition; training ends on the best validation epoch."""
     torch.manual_seed(0)
     x = torch.randn(200, 3, 32, 32) * 0.1
@@ -194,8 +200,8 @@ def test_split_and_fit_best_val_keeps_the_best_epoch():
     again = hybrid.split_train_val(x, y, 0.25, seed=3)
     assert torch.equal(again[1][0], xv)
     net = hybrid.HybridNet("relu", width=WIDTH, num_classes=2)
-    hist = hybrid.fit_best_val(net, (xt, yt), (xv, yv), epochs=3, batch_size=32,
-                               progress=False)
+    hist = fit(net, ShuffledBatches(xt, yt, 32), val=(xv, yv), keep_best=True,
+               epochs=3, progress=False)
     assert hist["epoch"] == [1, 2, 3]
     best = hist["best_epoch"][0]
     assert hist["val_acc"][best - 1] == max(hist["val_acc"])
@@ -226,26 +232,34 @@ def test_near_zero_fraction():
         hybrid.near_zero_fraction(w, rel=1.5)
 
 
+def _check_shipped(name: str, kind: str, seed: int, entry: dict) -> None:
+    """A shipped hybrid checkpoint: small, recorded, and loads into its recipe."""
+    path = checkpoint_dir() / f"{name}.pt"
+    assert path.stat().st_size <= 5 * 1024 * 1024
+    assert entry["config"]["head"] == kind and entry["seed"] == seed
+    assert entry["config"]["weight_decay"] == 0.0
+    assert len(entry["history"]["val_acc"]) == entry["config"]["epochs"]
+    net = RECIPES[name].build()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    assert net(_images(2)).shape == (2, 10)
+
+
 @pytest.mark.parametrize("seed", hybrid.SEEDS)
 def test_recipes_registered_and_shipped_checkpoints_load(seed):
     """One recipe per head and seed; shipped files load into freshly built networks."""
-    manifest = read_manifest()
+    manifest, missing = read_manifest(), []
     for kind in hybrid.HEADS:
         name = hybrid.checkpoint_name(kind, seed=seed)
         assert name in RECIPES and name.endswith(f"_s{seed}")
-        path = CHECKPOINT_DIR / f"{name}.pt"
-        if not path.exists():
-            continue
-        assert path.stat().st_size <= 5 * 1024 * 1024
-        entry = manifest[name]
-        assert entry["config"]["head"] == kind and entry["seed"] == seed
-        assert entry["config"]["weight_decay"] == 0.0
-        assert len(entry["history"]["val_acc"]) == entry["config"]["epochs"]
-        net = RECIPES[name].build()
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        assert net(_images(2)).shape == (2, 10)
+        if (checkpoint_dir() / f"{name}.pt").exists():
+            _check_shipped(name, kind, seed, manifest[name])
+        else:
+            missing.append(name)  # the others are still checked; skipped below
     with pytest.raises(ValueError, match="seed"):
         hybrid.checkpoint_name("relu", seed=-1)
+    if missing:
+        pytest.skip(f"not shipped in {checkpoint_dir()}: {missing} (chapter 6 trains "
+                    "them when run)")
 
 
 def test_recipe_builds_are_seeded_and_distinct():
@@ -337,16 +351,16 @@ def test_weight_decay_pulls_unused_rows_to_zero():
         head = hybrid.make_head("sparse", 6, 16, 2)
         dead = ~head.morph.mask.any(dim=0)
         start = head.fc1.weight.detach().clone()
-        hist = hybrid.fit_best_val(head, (x, y), (x, y), epochs=4, batch_size=8,
-                                   lr=1e-2, progress=False, weight_decay=decay,
-                                   track=lambda m: {"n": 1.0})
+        hist = fit(head, ShuffledBatches(x, y, 8), val=(x, y), keep_best=True,
+                   epochs=4, lr=1e-2, progress=False, weight_decay=decay,
+                   track=lambda m: {"n": 1.0})
         assert hist["n"] == [1.0] * 4
         rows[decay] = (head.fc1.weight.detach()[dead], start[dead])
     if rows[0.0][0].numel():
         assert torch.equal(*rows[0.0])
         assert rows[1e-4][0].abs().mean() < 0.5 * rows[1e-4][1].abs().mean()
     with pytest.raises(ValueError, match="weight_decay"):
-        hybrid.fit_best_val(head, (x, y), (x, y), epochs=1, weight_decay=-1.0)
+        fit(head, (x, y), val=(x, y), epochs=1, weight_decay=-1.0)
 
 
 def test_figures_have_titles_and_labels():

@@ -62,7 +62,7 @@ def test_recipes_are_registered():
 @pytest.mark.parametrize("name", sorted(CHECKPOINTS))
 def test_shipped_checkpoints_load_and_match_manifest(name):
     entry = train.read_manifest().get(name)
-    path = train.CHECKPOINT_DIR / f"{name}.pt"
+    path = train.checkpoint_dir() / f"{name}.pt"
     if entry is None or not path.exists():
         pytest.skip(f"checkpoint {name} is not shipped in this checkout")
     assert path.stat().st_size <= 5 * 1024 * 1024
@@ -184,7 +184,7 @@ def test_shipped_vgg_checkpoint():
     """The shipped VGG is small, recorded with its data, and reproduces its accuracy."""
     name = VGG_RECIPE["name"]
     entry = train.read_manifest().get(name)
-    path = train.CHECKPOINT_DIR / f"{name}.pt"
+    path = train.checkpoint_dir() / f"{name}.pt"
     if entry is None or not path.exists():
         pytest.skip(f"checkpoint {name} is not shipped in this checkout")
     assert path.stat().st_size <= 5 * 1024 * 1024

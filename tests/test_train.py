@@ -68,6 +68,70 @@ def test_fit_rejects_bad_arguments():
         train.fit(net, (x, y[:5]), epochs=1)
 
 
+def test_fit_keep_best_restores_the_best_validation_epoch():
+    """keep_best ends on the weights of the first epoch of highest val accuracy."""
+    x, y = _blobs(64)
+    xv, yv = x[:16], 1 - y[:16]  # flipped labels: val accuracy falls as it learns
+    states, tracked = [], []
+
+    def track(model: nn.Module) -> dict[str, float]:
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        tracked.append(train.evaluate(model, (xv, yv))["accuracy"])
+        return {"val_again": tracked[-1]}
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    history = train.fit(net, (x, y), val=(xv, yv), keep_best=True, epochs=6, lr=5e-2,
+                        progress=False, track=track)
+    assert history["val_again"] == pytest.approx(history["val_acc"])
+    best = history["best_epoch"][0]
+    assert history["val_acc"][best - 1] == max(history["val_acc"])
+    assert best == 1 + history["val_acc"].index(max(history["val_acc"]))
+    assert best < 6  # the last epoch is not the best here: keep_best must act
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, states[best - 1][key]), key
+    assert not net.training
+    torch.manual_seed(0)
+    last = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    plain = train.fit(last, (x, y), val=(xv, yv), epochs=6, lr=5e-2, progress=False)
+    assert "best_epoch" not in plain and plain["val_acc"] == history["val_acc"]
+    assert train.evaluate(last, (xv, yv))["accuracy"] == plain["val_acc"][-1]
+
+
+def test_fit_keep_best_needs_validation_and_sane_sizes():
+    """keep_best without val, a bad batch size or a negative decay are clear errors."""
+    x, y = _blobs(10)
+    net = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match="keep_best=True needs validation"):
+        train.fit(net, (x, y), epochs=1, keep_best=True)
+    with pytest.raises(ValueError, match="batch_size"):
+        train.fit(net, (x, y), epochs=1, batch_size=0)
+    with pytest.raises(TypeError, match="epochs"):
+        train.fit(net, (x, y), epochs=2.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        train.fit(net, (x, y), epochs=1, weight_decay=-1e-4)
+    with pytest.raises(ValueError, match="no training batches"):
+        train.fit(net, [], epochs=1)
+
+
+def test_shuffled_batches_are_seeded_whole_passes():
+    """Each pass is a seeded permutation in slices; the seed fixes the order."""
+    x = torch.arange(10.0)[:, None]
+    y = torch.arange(10)
+    batches = train.ShuffledBatches(x, y, batch_size=4, seed=3)
+    assert len(batches) == 3
+    first = [yb for _, yb in batches]
+    assert [len(b) for b in first] == [4, 4, 2]
+    assert sorted(torch.cat(first).tolist()) == list(range(10))
+    again = [yb for _, yb in train.ShuffledBatches(x, y, batch_size=4, seed=3)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    second = torch.cat([yb for _, yb in batches])
+    assert not torch.equal(second, torch.cat(first))  # a fresh order each pass
+    assert all(torch.equal(xb[:, 0].long(), yb) for xb, yb in batches)
+    with pytest.raises(ValueError, match="items"):
+        train.ShuffledBatches(x, y[:3])
+
+
 @pytest.fixture
 def tiny_recipe():
     """Register a two-second recipe and remove it afterwards."""
@@ -131,7 +195,7 @@ def test_unknown_recipe_and_incomplete_results(tmp_path):
 
 def test_shipped_checkpoints_match_the_manifest():
     """Every shipped checkpoint is listed, hash-verified, and within the size budget."""
-    files = sorted(train.CHECKPOINT_DIR.glob("*.pt"))
+    files = sorted(train.checkpoint_dir().glob("*.pt"))
     manifest = train.read_manifest()
     assert {f.stem for f in files} == set(manifest)
     total = 0
@@ -149,7 +213,8 @@ def test_command_line_sees_every_recipe():
     import subprocess
     import sys
 
-    train._import_recipes()
+    import helpers.recipes  # noqa: F401  (registers every recipe here too)
+
     out = subprocess.run(
         [sys.executable, "-m", "helpers.train", "--list"],
         capture_output=True,
@@ -297,3 +362,39 @@ def test_shipped_manifest_entries_are_well_formed():
     """Every shipped entry passes the same check the loader applies."""
     for name, entry in train.read_manifest().items():
         train.check_entry(name, entry)
+
+
+def test_checkpoint_dir_resolution(tmp_path, monkeypatch):
+    """$BOOK_CHECKPOINTS, else the checkout's, else an installed copy, else a cache."""
+    monkeypatch.delenv("BOOK_CHECKPOINTS", raising=False)
+    assert train.checkpoint_dir() == train.CHECKOUT_CHECKPOINTS  # running from here
+    monkeypatch.setenv("BOOK_CHECKPOINTS", str(tmp_path / "mine"))
+    assert train.checkpoint_dir() == tmp_path / "mine"
+    monkeypatch.delenv("BOOK_CHECKPOINTS")
+    installed = tmp_path / "share" / "checkpoints"
+    monkeypatch.setattr(train, "CHECKOUT_CHECKPOINTS", tmp_path / "no_checkout")
+    monkeypatch.setattr(train, "INSTALLED_CHECKPOINTS", installed)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = tmp_path / "cache" / "tropical-nn-book" / "checkpoints"
+    assert train.checkpoint_dir() == cache == train.user_cache_dir()
+    installed.mkdir(parents=True)
+    (installed / train.MANIFEST_NAME).write_text("{}")
+    assert train.checkpoint_dir() == installed
+
+
+def test_read_only_shipped_folder_trains_into_the_cache(tmp_path, monkeypatch,
+                                                       tiny_recipe):
+    """A missing checkpoint of a read-only installed folder is trained in the cache."""
+    installed = tmp_path / "installed"
+    installed.mkdir()
+    (installed / train.MANIFEST_NAME).write_text("{}")
+    monkeypatch.delenv("BOOK_CHECKPOINTS", raising=False)
+    monkeypatch.setattr(train, "CHECKOUT_CHECKPOINTS", tmp_path / "no_checkout")
+    monkeypatch.setattr(train, "INSTALLED_CHECKPOINTS", installed)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(train, "_writable", lambda d: d != installed)
+    train.load_or_train("tiny_test_net")
+    assert (train.user_cache_dir() / "tiny_test_net.pt").exists()
+    assert not (installed / "tiny_test_net.pt").exists()
+    train.load_or_train("tiny_test_net")  # found in the cache, not trained again
+    assert len(tiny_recipe) == 1
