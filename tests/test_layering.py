@@ -5,9 +5,10 @@ may import only modules of a strictly lower rank. A new module adds a row (an
 import that goes up fails here and names both ends). Bottom up:
 
 * the package root and its compatibility shims;
-* the tropical stack: tropical <- polytopes <- zonotopes <- relu_tropical;
+* array conversion (``_arrays``) and the one k-means (``clustering``);
+* the tropical stack: tropical <- polytopes <- zonotopes <- relu_tropical <- regions;
 * max-plus layers (morph) beside it;
-* compress: building blocks (activations, layers, clustering) and metrics <-
+* compress: building blocks (activations, layers) and metrics <-
   surgery <- refit and bounds <- the method modules <- ``compress/__init__``;
 * data <- train <- models and the hybrid package <- the recipe registry;
 * viz on top.
@@ -33,19 +34,22 @@ LAYERS: dict[str, int] = {
     # foundations
     "helpers._compat": 0,
     "helpers._maxplus_kernels": 0,
+    "helpers._arrays": 0,
     "helpers": 1,
     # the tropical stack
     "helpers.tropical": 2,
     "helpers.polytopes": 3,
     "helpers.zonotopes": 4,
     "helpers.relu_tropical": 5,
+    "helpers.regions": 6,
+    # one k-means for the tropical stack and compress
+    "helpers.clustering": 2,
     # max-plus layers
     "helpers.morph": 2,
     # compress: building blocks and metrics <- surgery <- refit, bounds <- methods
     "helpers.metrics": 6,
     "helpers.compress.activations": 6,
     "helpers.compress.layers": 6,
-    "helpers.compress.clustering": 6,
     "helpers.compress.surgery": 7,
     "helpers.compress.refit": 8,
     "helpers.compress.bounds": 8,
