@@ -96,3 +96,24 @@ def as_matrix(
     if arr.shape[1] == 0:
         raise ValueError(f"{name} must have at least one coordinate (D >= 1)")
     return arr
+
+
+def check_class_labels(labels: object, classes: int, name: str = "labels") -> None:
+    """Raise a clear error unless ``labels`` is a 1-D integer tensor in 0..classes-1."""
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dim() != 1
+        or labels.is_floating_point()
+        or labels.is_complex()
+        or labels.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"{name} must be a 1-D integer tensor of class labels, got "
+            f"{type(labels).__name__} {getattr(labels, 'dtype', '')} "
+            f"{tuple(getattr(labels, 'shape', ()))}"
+        )
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise ValueError(
+            f"{name}: labels must lie in 0..{classes - 1} ({classes} classes), "
+            f"found {int(labels.min())}..{int(labels.max())}"
+        )

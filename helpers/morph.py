@@ -52,6 +52,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from helpers._arrays import check_class_labels
+
 __all__ = [
     "BACKENDS",
     "BACKEND_ENV",
@@ -733,19 +735,7 @@ def win_counts(
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} items but y has {len(y)}")
     classes, filters = block.maxplus.weight.shape
-    if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.is_floating_point() or (
-        y.dtype == torch.bool or y.is_complex()
-    ):
-        raise ValueError(
-            "y must be a 1-D integer tensor of class labels, got "
-            f"{type(y).__name__} {getattr(y, 'dtype', '')} "
-            f"{tuple(getattr(y, 'shape', ()))}"
-        )
-    if len(y) and (int(y.min()) < 0 or int(y.max()) >= classes):
-        raise ValueError(
-            f"labels must lie in 0..{classes - 1} (the block has {classes} classes), "
-            f"found {int(y.min())}..{int(y.max())}"
-        )
+    check_class_labels(y, classes, name="y")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
         batch_size < 1
     ):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from helpers._arrays import check_class_labels
 from helpers.hybrid.backbone import Backbone
 from helpers.morph import MaxPlus
 from helpers.train import check_positive_int, evaluate
@@ -216,13 +217,4 @@ def check_features(
         )
     if labels is None:
         return
-    if labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(
-            f"labels must be a 1-D integer tensor, got {labels.dtype} "
-            f"{tuple(labels.shape)}"
-        )
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise ValueError(
-            f"labels must lie in 0..{classes - 1} (the head has {classes} classes), "
-            f"found {int(labels.min())}..{int(labels.max())}"
-        )
+    check_class_labels(labels, classes)
