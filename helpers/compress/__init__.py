@@ -19,11 +19,11 @@ channel. Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
 ``l1_filter`` (Li et al. 2017), ``channel_similarity`` (data-free clustering of
 channels) and ``random`` (function ``random_pruning``). Every method accepts
 the data-driven option ``refit=True``, a least-squares refit of the consumer's
-weights and bias on sample activations, or ``refit="bias"``, which only moves the consumer's bias
-by the mean output error (the mean shift). The data-free option
-``correct="stats"`` instead predicts that mean shift from BatchNorm's running
-statistics (or per-unit ``stats=`` recorded with a checkpoint) and moves the
-consumer's bias by it, never reading a sample (chapter 10).
+weights and bias on sample activations, or ``refit="bias"``, which only moves
+the consumer's bias by the mean output error (the mean shift). The data-free
+option ``correct="stats"`` instead predicts that mean shift from BatchNorm's
+running statistics (or per-unit ``stats=`` recorded with a checkpoint) and
+moves the consumer's bias by it, never reading a sample (chapter 10).
 """
 
 from __future__ import annotations

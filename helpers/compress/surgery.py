@@ -29,7 +29,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from helpers.compress.activations import eval_mode
+from helpers.compress.activations import eval_mode  # noqa: F401  (re-exported)
 from helpers.compress.layers import adapter_for, as_numpy, layer_types
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
