@@ -322,8 +322,9 @@ def print_report(df: pd.DataFrame) -> None:
               f"{corr['shift corr'].median():.2f} over {len(corr)} single layers")
 
 
-def provenance(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
-    """What produced a results file: commit, date, versions, threads, data."""
+def provenance(args: argparse.Namespace, seconds: float, data: list[str]
+               ) -> dict[str, Any]:
+    """What produced a results file: commit, date, versions, threads, data, options."""
     import subprocess
     try:
         commit = subprocess.run(["git", "describe", "--always", "--dirty"],
@@ -331,11 +332,12 @@ def provenance(args: argparse.Namespace, seconds: float) -> dict[str, Any]:
                                 ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
+    options = {k: v for k, v in vars(args).items()
+               if k not in ("csv", "command") and not isinstance(v, Path)}
     return {"commit": commit, "date": datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "test images": args.test_size, "calibration images": args.calib_size,
-            "seed": args.seed, "lenet seeds": args.seeds, "quick": args.quick,
+            "data": " | ".join(sorted(set(data))), "options": options,
             "wall seconds": round(seconds)}
 
 
@@ -384,7 +386,7 @@ def main(argv: Optional[list[str]] = None) -> pd.DataFrame:
     print_report(df)
     seconds = time.perf_counter() - start
     if args.csv:
-        write_csv(df, args.csv, provenance(args, seconds))
+        write_csv(df, args.csv, provenance(args, seconds, list(df["data"])))
     print(f"\ntotal wall time {seconds:.0f} s ({torch.get_num_threads()} threads)")
     return df
 
