@@ -193,3 +193,15 @@ def test_mean_of_a_merged_unit_is_linear(seed: int, keep: float) -> None:
     shift = sc.predict_shift(view, plan, mean, std)
     assert shift["residual"].max() < 1e-8
     assert np.all(shift["s_new"] >= 0) and np.all(np.isfinite(shift["delta"]))
+
+
+def test_fitted_correlations_recover_a_common_mode_input() -> None:
+    """Input covariance sigma^2 I + tau^2 11^T: the fit from the variances is exact."""
+    gen = np.random.default_rng(0)
+    W = gen.normal(size=(7, 12)) + 0.3
+    cov_x = 0.5 * np.eye(12) + 0.2 * np.ones((12, 12))
+    cov = W @ cov_x @ W.T
+    std = np.sqrt(np.diag(cov))
+    assert np.allclose(sc.unit_correlations(W, std), cov / np.outer(std, std))
+    iso = np.sqrt((W ** 2).sum(1))  # isotropic input: the fit is the cosine
+    assert np.allclose(sc.unit_correlations(W, iso), sc.row_correlations(W))

@@ -25,8 +25,13 @@ The model (chapter 10 derives it and checks each approximation):
    old units it replaces (found by least squares within its cluster; exact
    for selection and for TropNNC's weighted means), so its mean is exactly
    ``sum_j lam_kj (m_j - b_j) + b~_k``;
-3. its variance needs the correlations of the merged units: modelled as the
-   cosine of their (folded) weight rows, exact for an isotropic input;
+3. its variance needs the correlations of the merged units. The input's
+   covariance is modelled as ``sigma^2 I + tau^2 11^T`` (isotropic plus one
+   common mode, which post-ReLU activations and images share), the two numbers
+   fitted by non-negative least squares to the stored variances themselves,
+   ``s_j^2 = sigma^2 |w_j|^2 + tau^2 (1.w_j)^2``; with ``tau = 0`` this is the
+   cosine of the weight rows, exact for an isotropic input
+   (:func:`unit_correlations`);
 4. for a convolutional consumer every tap sees the same mean; with
    ``input_shape`` given, zero padding at the borders is accounted for by the
    fraction of output positions at which each tap reads inside the image
@@ -43,6 +48,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 from scipy.special import ndtr
 from torch import nn
 
@@ -98,6 +104,26 @@ def row_correlations(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1)
     unit = rows / np.where(norms > 0, norms, 1.0)[:, None]
     corr = np.clip(unit @ unit.T, -1.0, 1.0)
+    np.fill_diagonal(corr, 1.0)
+    return corr
+
+
+def unit_correlations(rows: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Correlations of the units' pre-activations under the fitted input model.
+
+    The input covariance ``sigma^2 I + tau^2 11^T`` is fitted (non-negative
+    least squares) so that ``rows`` reproduce the stored variances ``std^2``;
+    without a usable fit it falls back to the cosines (isotropic input).
+    """
+    sums = rows.sum(axis=1)
+    design = np.stack([(rows ** 2).sum(axis=1), sums ** 2], axis=1)
+    coef = nnls(design, np.asarray(std, dtype=np.float64) ** 2)[0]
+    if not np.any(coef > 0):
+        return row_correlations(rows)
+    cov = coef[0] * rows @ rows.T + coef[1] * np.outer(sums, sums)
+    d = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    safe = np.where(d > 0, d, 1.0)
+    corr = np.clip(cov / np.outer(safe, safe), -1.0, 1.0)
     np.fill_diagonal(corr, 1.0)
     return corr
 
@@ -172,7 +198,7 @@ def predict_shift(view: NeuronView, plan: LayerPlan, mean: np.ndarray,
     old_w, old_b = view.A[:, :-1], view.A[:, -1]
     lam, resid = mixing(old_w, new_A[:, :-1], plan.assignment)
     m_new = lam @ (mean - old_b) + new_A[:, -1]
-    cov = row_correlations(old_w) * std[:, None] * std[None, :]
+    cov = unit_correlations(old_w, std) * std[:, None] * std[None, :]
     s_new = np.sqrt(np.maximum(np.einsum("kj,jl,kl->k", lam, cov, lam), 0.0))
     mu_old, mu_new = relu_mean(mean, std), relu_mean(m_new, s_new)
     before = mu_old @ _consumer_sums(view.C, view.outputs, taps)
