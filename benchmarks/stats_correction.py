@@ -233,7 +233,8 @@ def lenet_part(args: argparse.Namespace) -> pd.DataFrame:
             runs = [run_setting(net, layers, args.lenet_keep, test, calib, stats, s)
                     for s in range(args.seed, args.seed + args.seeds)]
             row = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-            corr = (shift_correlation(net, layers[0], args.lenet_keep, x[:500],
+            corr = (shift_correlation(net, layers[0], args.lenet_keep,
+                                      x[:args.corr_size],
                                       stats, args.seed) if len(layers) == 1
                     else float("nan"))
             rows.append({"model": name, "data": source.name,
@@ -260,7 +261,8 @@ def vgg_part(args: argparse.Namespace) -> pd.DataFrame:
         base = test(net)
         for keep in args.vgg_keeps:
             row = run_setting(net, [layer], keep, test, calib, options, args.seed)
-            corr = shift_correlation(net, layer, keep, x[:500], options, args.seed)
+            corr = shift_correlation(net, layer, keep, x[:args.corr_size], options,
+                                     args.seed)
             rows.append({"model": VGG, "data": source.name, "layers": layer,
                          "keep": keep, "uncompressed": base, **row,
                          "shift corr": corr})
@@ -361,6 +363,8 @@ def main(argv: Optional[list[str]] = None) -> pd.DataFrame:
     parser.add_argument("--calib-size", type=int, default=1024,
                         help="training images given to the bias refit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corr-size", type=int, default=1000,
+                        help="test images on which the mean shift is measured")
     parser.add_argument("--seeds", type=int, default=3,
                         help="k-means seeds averaged on the (cheap) LeNet settings")
     parser.add_argument("--threads", type=int, default=1)
