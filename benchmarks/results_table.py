@@ -201,7 +201,7 @@ def main(argv: Optional[list[str]] = None) -> pd.DataFrame:
                                conv=False)
     if "vgg" in args.parts:
         rows += model_rows(VGG, "cifar10", VGG_VARIANTS,
-                           (0.5,) if args.quick else (0.75, 0.5, 0.25), args,
+                           (0.5,) if args.quick else (0.9, 0.75, 0.5, 0.25), args,
                            conv=True)
     if "hybrid" in args.parts:
         rows += hybrid_rows(args)
