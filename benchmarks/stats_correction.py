@@ -1,4 +1,4 @@
-"""Does the statistics-only correction close TropNNC's gap to the data-driven bias refit?
+"""Does the statistics-only correction close TropNNC's gap to the data-driven refit?
 
 Data-free TropNNC merges channels and leaves the consumer's bias alone; the
 mean of the consumer's input shifts. Two fixes move that bias:
@@ -13,7 +13,8 @@ Settings: each convolution of the shipped VGG alone at keep 25 % and 10 %; all
 of the VGG's compressible layers at once, at the smallest kept fraction of
 (90, 75, 50, 35, 25 %) where data-free TropNNC still reaches twice chance accuracy;
 LeNet-5 and LeNet-300-100 on MNIST and Fashion-MNIST with fc1, fc2 and both at
-10 % (mean over ``--seeds`` k-means seeds; VGG settings use one). For each it prints the test accuracy of TropNNC, +stats and +bias, the
+10 % (mean over ``--seeds`` k-means seeds; VGG settings use one). For each it
+prints the test accuracy of TropNNC, +stats and +bias, the
 fraction of the gap (+bias minus TropNNC) that +stats recovers, and the
 tally: in how many settings with a gap of at least half a point +stats
 recovers at least half of it. It also checks the bias refit itself: applied

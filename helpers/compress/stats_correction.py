@@ -283,7 +283,7 @@ def file_sha256(path: Path) -> str:
 
 def save_unit_stats(path: Path, stats: dict[str, tuple[list, list]],
                     provenance: dict[str, Any]) -> None:
-    """Write statistics and their provenance (checkpoint hash, data, command) as JSON."""
+    """Write statistics and their provenance (checkpoint hash, data, command), JSON."""
     Path(path).write_text(json.dumps({"provenance": provenance, "stats": stats},
                                      indent=1) + "\n")
 
