@@ -120,8 +120,7 @@ def model_rows(name: str, dataset: str, variants: list[str], keeps: tuple,
     x_ft, y_ft, _ = load_tensors(dataset, train=True, limit=args.ft_size, seed=2)
     net, _ = load_or_train(name)
     data = {"test": (x, y), "calib": calib, "ft": (x_ft, y_ft), "conv": conv,
-            "batch": 64, "lr": 1e-3 if conv else 1e-4,
-            "optimizer": "sgd" if conv else "adam"}
+            "batch": 64, "lr": 1e-4, "optimizer": "adam"}
     if conv:
         layers = hidden_layers(net)
         options = {"input_shape": tuple(x.shape[1:])}
