@@ -8,8 +8,9 @@ import that goes up fails here and names both ends). Bottom up:
 * array conversion (``_arrays``) and the one k-means (``clustering``);
 * the tropical stack: tropical <- polytopes <- zonotopes <- relu_tropical <- regions;
 * max-plus layers (morph) beside it;
-* compress: building blocks (activations, layers) and metrics <-
-  surgery <- refit and bounds <- the method modules <- ``compress/__init__``;
+* compress: building blocks (activations, layers) and metrics <- surgery <-
+  the statistics correction and bounds <- refit <- the method modules <-
+  ``compress/__init__``;
 * data <- train <- models and the hybrid package <- the recipe registry;
 * viz on top.
 
@@ -51,14 +52,15 @@ LAYERS: dict[str, int] = {
     "helpers.compress.activations": 6,
     "helpers.compress.layers": 6,
     "helpers.compress.surgery": 7,
-    "helpers.compress.refit": 8,
+    "helpers.compress.stats_correction": 8,
     "helpers.compress.bounds": 8,
-    "helpers.compress.magnitude": 9,
-    "helpers.compress.thinet": 9,
-    "helpers.compress.tropnnc": 9,
-    "helpers.compress.zonotope_kmeans": 9,
-    "helpers.compress.channel_similarity": 9,
-    "helpers.compress": 10,
+    "helpers.compress.refit": 9,
+    "helpers.compress.magnitude": 10,
+    "helpers.compress.thinet": 10,
+    "helpers.compress.tropnnc": 10,
+    "helpers.compress.zonotope_kmeans": 10,
+    "helpers.compress.channel_similarity": 10,
+    "helpers.compress": 11,
     # data, training, models and their checkpoint recipes
     "helpers.data": 2,
     "helpers.train": 3,

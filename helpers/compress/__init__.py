@@ -20,7 +20,10 @@ channel. Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
 channels) and ``random`` (function ``random_pruning``). Every method accepts
 the data-driven option ``refit=True``, a least-squares refit of the consumer's
 weights and bias on sample activations, or ``refit="bias"``, which only moves
-the consumer's bias by the mean output error (the mean shift).
+the consumer's bias by the mean output error (the mean shift). The data-free
+option ``correct="stats"`` instead predicts that mean shift from BatchNorm's
+running statistics (or per-unit ``stats=`` recorded with a checkpoint) and
+moves the consumer's bias by it, never reading a sample (chapter 10).
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from helpers.compress.surgery import (BatchNormModeError, Chain, LayerPlan,
                                       check_layer, fold_batchnorm, forward_order,
                                       hidden_layers, n_keep, neuron_view, plan_rows,
                                       select_outputs, trace_chain, trace_model)
+from helpers.compress.stats_correction import (load_unit_stats, predict_shift,
+                                               record_unit_stats, relu_mean,
+                                               stats_correct, unit_stats)
 from helpers.compress.thinet import thinet
 from helpers.compress.tropnnc import GAUGES, tropnnc
 from helpers.compress.zonotope_kmeans import neural_path_kmeans, zonotope_kmeans
@@ -165,8 +171,10 @@ __all__ = [
     "check_keep", "check_layer", "compress", "compress_with_plans", "consumer_rows",
     "error_bound", "fold_batchnorm", "forward_order", "hidden_layers",
     "input_batches", "input_radius", "is_data_driven", "kmeans", "l1_filter",
-    "l1_norms", "magnitude", "method_options", "n_keep", "neural_path_kmeans",
-    "neuron_view", "output_gap", "plan_rows", "random_pruning",
-    "record", "refit_plan", "select_outputs", "thinet", "trace_chain",
+    "l1_norms", "load_unit_stats", "magnitude", "method_options", "n_keep",
+    "neural_path_kmeans", "neuron_view", "output_gap",
+    "plan_rows", "predict_shift", "random_pruning", "record", "record_unit_stats",
+    "refit_plan", "relu_mean", "select_outputs", "stats_correct", "thinet",
+    "trace_chain", "unit_stats",
     "trace_model", "tropnnc", "zonotope_kmeans",
 ]

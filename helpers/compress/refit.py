@@ -18,10 +18,12 @@ from torch import nn
 from helpers.compress.activations import (MAX_SAMPLES, check_data, eval_mode,
                                           input_batches, record, submodule)
 from helpers.compress.layers import adapter_for
+from helpers.compress.stats_correction import CORRECT_OPTIONS, maybe_correct
 from helpers.compress.surgery import LayerPlan, apply_plan, with_consumer
 
-#: Options a method passes on to the refit (besides ``max_samples`` and ``seed``).
-REFIT_OPTIONS = ("ridge", "locations")
+#: Options a method passes on to the refit (besides ``max_samples`` and ``seed``)
+#: and to the data-free statistics correction (``correct="stats"``).
+REFIT_OPTIONS = ("ridge", "locations") + CORRECT_OPTIONS
 
 
 @torch.no_grad()
@@ -123,10 +125,18 @@ def check_refit_options(method: str, options: dict[str, Any]) -> None:
 def maybe_refit(model: nn.Module, plan: LayerPlan, refit: Any, data: Any,
                 reference: Optional[nn.Module], max_samples: int, seed: int,
                 **options: Any) -> LayerPlan:
-    """Apply a method's ``refit`` option: False, True (least squares) or "bias"."""
+    """Apply a method's ``refit`` option: False, True (least squares) or "bias".
+
+    Or its data-free ``correct="stats"`` option (with ``stats=``,
+    ``input_shape=``): see :mod:`helpers.compress.stats_correction`.
+    """
     check_refit_options(plan.method, options)
+    correction = {o: options.pop(o) for o in CORRECT_OPTIONS if o in options}
+    if correction.get("correct") not in (None, False) and refit not in (False, None):
+        raise ValueError("choose refit= (data-driven) or correct='stats' "
+                         "(statistics only), not both")
     if refit is False or refit is None:
-        return plan
+        return maybe_correct(model, plan, **correction)
     if refit is not True and refit != "bias":
         raise ValueError(f"refit must be False, True or 'bias', got {refit!r}")
     return refit_plan(model, plan, data, reference, max_samples, seed=seed,
