@@ -1,6 +1,7 @@
 # Entry points, each self-contained on a fresh machine:
 #   make book   install into .venv, execute every notebook, build the HTML book
-#   make test   install into .venv, run the unit/property tests and every notebook (fast mode)
+#   make test   install into .venv, lint (ruff), run the unit/property tests and every
+#               notebook (fast mode)
 #   make results  install into .venv, rerun the benchmarks whose tables chapter 10 reads,
 #               writing results/*.csv with their provenance (about 30 minutes, 2 cores)
 VENV   ?= .venv
@@ -25,6 +26,8 @@ book: $(STAMP)
 	@echo "Open _build/html/index.html"
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest tests -n 2 -q
 	BOOK_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 --dist loadfile book/
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -42,8 +42,9 @@ def peak_allocated_mib(step: Callable[[], None]) -> float:
     """Peak bytes (MiB) torch allocates on the CPU during one call of ``step``."""
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
-    events = [e for e in prof.profiler.kineto_results.events()
-              if e.name() == "[memory]"]
+    events = [
+        e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
+    ]
     events.sort(key=lambda e: e.start_ns())
     current = peak = 0
     for event in events:
@@ -62,13 +63,15 @@ def make_steps(batch: int, features: int) -> dict[str, Callable[[], None]]:
     chunked.load_state_dict(fused.state_dict())
     sparse = MaxPlus(features, features, init="sparse", backend="numba")
 
-    def step(module: Callable[[torch.Tensor], torch.Tensor],
-             params: list[torch.Tensor]) -> Callable[[], None]:
+    def step(
+        module: Callable[[torch.Tensor], torch.Tensor], params: list[torch.Tensor]
+    ) -> Callable[[], None]:
         def run() -> None:
             module(x).sum().backward()
             x.grad = None  # freed here, so every step starts from the same state
             for p in params:
                 p.grad = None
+
         return run
 
     def naive(inp: torch.Tensor) -> torch.Tensor:
@@ -77,12 +80,14 @@ def make_steps(batch: int, features: int) -> dict[str, Callable[[], None]]:
     steps = {"nn.Linear": step(linear, list(linear.parameters()))}
     if numba_available():
         steps["MaxPlus numba (fused kernel)"] = step(fused, list(fused.parameters()))
-    steps["MaxPlus torch (chunked fallback)"] = step(chunked,
-                                                     list(chunked.parameters()))
+    steps["MaxPlus torch (chunked fallback)"] = step(
+        chunked, list(chunked.parameters())
+    )
     steps["naive broadcast (autograd)"] = step(naive, list(chunked.parameters()))
     if numba_available():
-        steps["sparse MaxPlus numba (k=2*out)"] = step(sparse,
-                                                       list(sparse.parameters()))
+        steps["sparse MaxPlus numba (k=2*out)"] = step(
+            sparse, list(sparse.parameters())
+        )
     return steps
 
 
@@ -90,14 +95,21 @@ def main() -> None:
     """Time every variant side by side and print the ratios to nn.Linear."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--features", type=int, default=512,
-                        help="in_features = out_features")
-    parser.add_argument("--rounds", type=int, default=30,
-                        help="timed rounds of the fast variants")
-    parser.add_argument("--slow-rounds", type=int, default=5,
-                        help="timed rounds of the naive broadcast")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch and numba threads (0: keep the defaults)")
+    parser.add_argument(
+        "--features", type=int, default=512, help="in_features = out_features"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=30, help="timed rounds of the fast variants"
+    )
+    parser.add_argument(
+        "--slow-rounds", type=int, default=5, help="timed rounds of the naive broadcast"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch and numba threads (0: keep the defaults)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,14 +119,18 @@ def main() -> None:
             numba.set_num_threads(args.threads)
     b, n = args.batch, args.features
     steps = make_steps(b, n)
-    print(f"MaxPlus({n} -> {n}) vs nn.Linear({n}, {n}), batch {b}, forward+backward, "
-          f"{torch.get_num_threads()} torch threads")
+    print(
+        f"MaxPlus({n} -> {n}) vs nn.Linear({n}, {n}), batch {b}, forward+backward, "
+        f"{torch.get_num_threads()} torch threads"
+    )
     start = time.perf_counter()
     for run in steps.values():  # warm-up: numba compiles or loads its cache here
         run()
         run()
-    print(f"warm-up (includes numba compilation on a first run): "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"warm-up (includes numba compilation on a first run): "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     slow = {name for name in steps if name.startswith("naive")}
     times: dict[str, list[float]] = {name: [] for name in steps}
     ratios: dict[str, list[float]] = {name: [] for name in steps}
@@ -131,9 +147,11 @@ def main() -> None:
             ratios[name].append(t / this_round["nn.Linear"])
     sums_mib = b * n * n * 4 / 2**20
     print(f"\none batch x out x in float32 tensor would take {sums_mib:.0f} MiB\n")
-    header = (f"{'variant':34s} {'median ms':>10s} {'x Linear':>9s} "
-              f"{'fastest ms':>11s} {'x Linear':>9s} {'per-round x':>12s} "
-              f"{'peak MiB':>9s}")
+    header = (
+        f"{'variant':34s} {'median ms':>10s} {'x Linear':>9s} "
+        f"{'fastest ms':>11s} {'x Linear':>9s} {'per-round x':>12s} "
+        f"{'peak MiB':>9s}"
+    )
     print(header)
     print("-" * len(header))
     base = statistics.median(times["nn.Linear"])
@@ -142,10 +160,14 @@ def main() -> None:
         med, fastest = statistics.median(times[name]), min(times[name])
         per_round = statistics.median(ratios[name])
         peak = peak_allocated_mib(run)
-        print(f"{name:34s} {med * 1e3:10.2f} {med / base:9.2f} {fastest * 1e3:11.2f} "
-              f"{fastest / base_min:9.2f} {per_round:12.2f} {peak:9.1f}")
-    print(f"\n{args.rounds} rounds ({args.slow_rounds} for the naive broadcast); "
-          f"peak = torch CPU allocations during one step.")
+        print(
+            f"{name:34s} {med * 1e3:10.2f} {med / base:9.2f} {fastest * 1e3:11.2f} "
+            f"{fastest / base_min:9.2f} {per_round:12.2f} {peak:9.1f}"
+        )
+    print(
+        f"\n{args.rounds} rounds ({args.slow_rounds} for the naive broadcast); "
+        f"peak = torch CPU allocations during one step."
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import argparse
 import datetime
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,22 +41,36 @@ import torch
 from torch import nn
 
 import helpers  # noqa: F401  (must precede torchvision)
-from helpers.compress import (compress, compress_with_plans, hidden_layers,
-                              load_unit_stats, record)
-from helpers.compress.stats_correction import (file_sha256, record_unit_stats,
-                                               save_unit_stats)
+from helpers.compress import (
+    compress,
+    compress_with_plans,
+    hidden_layers,
+    load_unit_stats,
+    record,
+)
+from helpers.compress.stats_correction import (
+    file_sha256,
+    record_unit_stats,
+    save_unit_stats,
+)
 from helpers.data import load_tensors
 from helpers.models import conv_names
 from helpers.recipes import load_or_train
 from helpers.train import checkpoint_dir, seed_everything
 
 VGG = "vgg_cifar_w025"
-LENETS = {"lenet5_mnist": "mnist", "lenet300_mnist": "mnist",
-          "lenet5_fashion": "fashion_mnist", "lenet300_fashion": "fashion_mnist"}
+LENETS = {
+    "lenet5_mnist": "mnist",
+    "lenet300_mnist": "mnist",
+    "lenet5_fashion": "fashion_mnist",
+    "lenet300_fashion": "fashion_mnist",
+}
 LENET_LAYERS = ("fc1", "fc2")
 #: Variant -> compress() options (``+bias`` also gets the calibration images).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "tropnnc": {}, "+stats": {"correct": "stats"}, "+bias": {"refit": "bias"},
+    "tropnnc": {},
+    "+stats": {"correct": "stats"},
+    "+bias": {"refit": "bias"},
 }
 #: Gaps smaller than this (accuracy points) are reported but left out of the tally.
 MIN_GAP = 0.5
@@ -81,20 +95,26 @@ def record_lenet_stats() -> None:
         layers = hidden_layers(net)
         stats = record_unit_stats(net, layers, x, max_samples=len(x))
         provenance = {
-            "what": ("mean and standard deviation of each unit's pre-activation "
-                     "(per channel over positions for convolutions) over the "
-                     "training set, recorded once with the checkpoint like "
-                     "BatchNorm's running statistics"),
-            "checkpoint": f"{name}.pt", "checkpoint_sha256": file_sha256(
-                checkpoint_dir() / f"{name}.pt"),
-            "data": source.describe(), "images": len(x), "layers": layers,
+            "what": (
+                "mean and standard deviation of each unit's pre-activation "
+                "(per channel over positions for convolutions) over the "
+                "training set, recorded once with the checkpoint like "
+                "BatchNorm's running statistics"
+            ),
+            "checkpoint": f"{name}.pt",
+            "checkpoint_sha256": file_sha256(checkpoint_dir() / f"{name}.pt"),
+            "data": source.describe(),
+            "images": len(x),
+            "layers": layers,
             "command": "python benchmarks/stats_correction.py record-stats",
             "torch": torch.__version__,
             "date": datetime.date.today().isoformat(),
         }
         save_unit_stats(stats_path(name), stats, provenance)
-        print(f"{name}: wrote {stats_path(name).name} ({len(x):,} images, layers "
-              f"{layers})")
+        print(
+            f"{name}: wrote {stats_path(name).name} ({len(x):,} images, layers "
+            f"{layers})"
+        )
 
 
 class VGGFrom:
@@ -108,8 +128,9 @@ class VGGFrom:
     def __init__(self, net: nn.Module, start: str, x: torch.Tensor, y: torch.Tensor):
         self.index = list(net.features._modules).index(start.split(".")[-1])
         with torch.no_grad():
-            self.inputs = torch.cat([net.features[:self.index](xb)
-                                     for xb in x.split(500)])
+            self.inputs = torch.cat(
+                [net.features[: self.index](xb) for xb in x.split(500)]
+            )
             full = torch.cat([net(xb).argmax(1) for xb in x.split(500)])
         self.y = y
         if abs(self(net) - 100 * float((full == y).double().mean())) > 1e-9:
@@ -121,7 +142,7 @@ class VGGFrom:
         model.eval()
         correct = 0
         for xb, yb in zip(self.inputs.split(500), self.y.split(500)):
-            h = model.features[self.index:](xb)
+            h = model.features[self.index :](xb)
             logits = model.classifier(model.flatten(model.avgpool(h)))
             correct += int((logits.argmax(1) == yb).sum())
         return 100 * correct / len(self.y)
@@ -151,28 +172,13 @@ class LeNetHead:
         return 100 * float((model.fc3(h).argmax(1) == self.y).double().mean())
 
 
-def run_setting(net: nn.Module, layers: list[str], keep: float, test: Any,
-                calib: torch.Tensor, options: dict[str, Any], seed: int
-                ) -> dict[str, Any]:
-    """Accuracy (%) and time of each variant for one setting."""
-    row: dict[str, Any] = {}
-    for variant, extra in VARIANTS.items():
-        opts = {**extra, **(options if variant == "+stats" else {})}
-        data = calib if variant == "+bias" else None
-        start = time.perf_counter()
-        small = compress(net, "tropnnc", keep, layers=layers, data=data, seed=seed,
-                         **opts)
-        row[f"{variant} s"] = time.perf_counter() - start
-        row[variant] = test(small)
-    return row
-
-
 def add_gap(df: pd.DataFrame) -> pd.DataFrame:
     """The gap (+bias minus tropnnc), the fraction +stats recovers, tally columns."""
     df = df.copy()
     df["gap"] = df["+bias"] - df["tropnnc"]
     df["recovered"] = (df["+stats"] - df["tropnnc"]) / df["gap"].where(
-        df["gap"] >= MIN_GAP)
+        df["gap"] >= MIN_GAP
+    )
     df["counted"] = df["gap"] >= MIN_GAP
     df["half closed"] = df["counted"] & (df["recovered"] >= 0.5)
     df["bias >= plain"] = df["+bias"] >= df["tropnnc"]
@@ -182,37 +188,52 @@ def add_gap(df: pd.DataFrame) -> pd.DataFrame:
 @torch.no_grad()
 def consumer_mean(model: nn.Module, consumer: str, x: torch.Tensor) -> np.ndarray:
     """Mean output of ``consumer`` per output unit (over images and positions)."""
-    (_, out), = record(model, consumer, [x], "output")
+    ((_, out),) = record(model, consumer, [x], "output")
     out = out.double()
     dims = [0] + list(range(2, out.ndim))
     return out.mean(dim=dims).numpy()
 
 
-def shift_correlation(net: nn.Module, layer: str, keep: float, x: torch.Tensor,
-                      options: dict[str, Any], seed: int) -> float:
+def shift_correlation(
+    net: nn.Module,
+    layer: str,
+    keep: float,
+    x: torch.Tensor,
+    options: dict[str, Any],
+    seed: int,
+) -> float:
     """Pearson correlation of predicted and measured consumer mean shifts."""
-    _, (plan,) = compress_with_plans(net, "tropnnc", keep, layers=[layer], seed=seed,
-                                     correct="stats", **options)
+    _, (plan,) = compress_with_plans(
+        net, "tropnnc", keep, layers=[layer], seed=seed, correct="stats", **options
+    )
     small = compress(net, "tropnnc", keep, layers=[layer], seed=seed)
     measured = consumer_mean(net, plan.consumer, x) - consumer_mean(
-        small, plan.consumer, x)
+        small, plan.consumer, x
+    )
     predicted = plan.info["predicted_shift"]
     if measured.std() == 0 or predicted.std() == 0:
         return float("nan")
     return float(np.corrcoef(predicted, measured)[0, 1])
 
 
-def run_setting(net: nn.Module, layers: list[str], keep: float, test: Any,
-                calib: torch.Tensor, options: dict[str, Any], seed: int
-                ) -> dict[str, Any]:
+def run_setting(
+    net: nn.Module,
+    layers: list[str],
+    keep: float,
+    test: Any,
+    calib: torch.Tensor,
+    options: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
     """Accuracy (%) and compression time (s) of each variant for one setting."""
     row: dict[str, Any] = {}
     for variant, extra in VARIANTS.items():
         opts = {**extra, **(options if variant == "+stats" else {})}
         data = calib if variant == "+bias" else None
         start = time.perf_counter()
-        small = compress(net, "tropnnc", keep, layers=layers, data=data, seed=seed,
-                         **opts)
+        small = compress(
+            net, "tropnnc", keep, layers=layers, data=data, seed=seed, **opts
+        )
         row[f"{variant} s"] = time.perf_counter() - start
         row[variant] = test(small)
     return row
@@ -224,33 +245,56 @@ def lenet_part(args: argparse.Namespace) -> pd.DataFrame:
     names = list(LENETS)[:2] if args.quick else list(LENETS)
     for name in names:
         dataset = LENETS[name]
-        x, y, source = load_tensors(dataset, train=False, limit=args.test_size,
-                                    seed=args.seed)
+        x, y, source = load_tensors(
+            dataset, train=False, limit=args.test_size, seed=args.seed
+        )
         calib, _, _ = load_tensors(dataset, train=True, limit=args.calib_size, seed=1)
         net, _ = load_or_train(name)
         stats = {"stats": lenet_stats(name)}
         test = LeNetHead(net, x, y)
         base = test(net)
         for layers in (["fc1"], ["fc2"], ["fc1", "fc2"]):
-            runs = [run_setting(net, layers, args.lenet_keep, test, calib, stats, s)
-                    for s in range(args.seed, args.seed + args.seeds)]
+            runs = [
+                run_setting(net, layers, args.lenet_keep, test, calib, stats, s)
+                for s in range(args.seed, args.seed + args.seeds)
+            ]
             row = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-            corr = (shift_correlation(net, layers[0], args.lenet_keep,
-                                      x[:args.corr_size],
-                                      stats, args.seed) if len(layers) == 1
-                    else float("nan"))
-            rows.append({"model": name, "data": source.name,
-                         "layers": "+".join(layers), "keep": args.lenet_keep,
-                         "uncompressed": base, **row, "shift corr": corr})
-            print(f"  {name} {'+'.join(layers)}: " + ", ".join(
-                f"{v} {row[v]:.2f}" for v in VARIANTS), flush=True)
+            corr = (
+                shift_correlation(
+                    net,
+                    layers[0],
+                    args.lenet_keep,
+                    x[: args.corr_size],
+                    stats,
+                    args.seed,
+                )
+                if len(layers) == 1
+                else float("nan")
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "data": source.name,
+                    "layers": "+".join(layers),
+                    "keep": args.lenet_keep,
+                    "uncompressed": base,
+                    **row,
+                    "shift corr": corr,
+                }
+            )
+            print(
+                f"  {name} {'+'.join(layers)}: "
+                + ", ".join(f"{v} {row[v]:.2f}" for v in VARIANTS),
+                flush=True,
+            )
     return pd.DataFrame(rows)
 
 
 def vgg_part(args: argparse.Namespace) -> pd.DataFrame:
     """VGG settings: each conv alone at 25 % and 10 %; all layers at one fraction."""
-    x, y, source = load_tensors("cifar10", train=False, limit=args.test_size,
-                                seed=args.seed)
+    x, y, source = load_tensors(
+        "cifar10", train=False, limit=args.test_size, seed=args.seed
+    )
     calib, _, _ = load_tensors("cifar10", train=True, limit=args.calib_size, seed=1)
     net, _ = load_or_train(VGG)
     options = {"input_shape": tuple(x.shape[1:])}
@@ -263,33 +307,55 @@ def vgg_part(args: argparse.Namespace) -> pd.DataFrame:
         base = test(net)
         for keep in args.vgg_keeps:
             row = run_setting(net, [layer], keep, test, calib, options, args.seed)
-            corr = shift_correlation(net, layer, keep, x[:args.corr_size], options,
-                                     args.seed)
-            rows.append({"model": VGG, "data": source.name, "layers": layer,
-                         "keep": keep, "uncompressed": base, **row,
-                         "shift corr": corr})
-            print(f"  {layer} {keep:.0%}: " + ", ".join(
-                f"{v} {row[v]:.2f}" for v in VARIANTS) + f", corr {corr:.2f}",
-                  flush=True)
+            corr = shift_correlation(
+                net, layer, keep, x[: args.corr_size], options, args.seed
+            )
+            rows.append(
+                {
+                    "model": VGG,
+                    "data": source.name,
+                    "layers": layer,
+                    "keep": keep,
+                    "uncompressed": base,
+                    **row,
+                    "shift corr": corr,
+                }
+            )
+            print(
+                f"  {layer} {keep:.0%}: "
+                + ", ".join(f"{v} {row[v]:.2f}" for v in VARIANTS)
+                + f", corr {corr:.2f}",
+                flush=True,
+            )
     test = VGGFrom(net, convs[0], x, y)
     base = test(net)
     every = hidden_layers(net)
-    chosen: Optional[dict[str, Any]] = None
+    chosen: dict[str, Any] | None = None
     for keep in UNIFORM_KEEPS:
         small = compress(net, "tropnnc", keep, layers=every, seed=args.seed)
         acc = test(small)
-        print(f"  all {len(every)} layers at {keep:.0%}: TropNNC {acc:.2f}",
-              flush=True)
+        print(f"  all {len(every)} layers at {keep:.0%}: TropNNC {acc:.2f}", flush=True)
         if acc < 2 * 100 / 10:
             break
         chosen = {"keep": keep}
     if chosen is not None:
         row = run_setting(net, every, chosen["keep"], test, calib, options, args.seed)
-        rows.append({"model": VGG, "data": source.name,
-                     "layers": f"all {len(every)}", "keep": chosen["keep"],
-                     "uncompressed": base, **row, "shift corr": float("nan")})
-        print(f"  all layers {chosen['keep']:.0%}: " + ", ".join(
-            f"{v} {row[v]:.2f}" for v in VARIANTS), flush=True)
+        rows.append(
+            {
+                "model": VGG,
+                "data": source.name,
+                "layers": f"all {len(every)}",
+                "keep": chosen["keep"],
+                "uncompressed": base,
+                **row,
+                "shift corr": float("nan"),
+            }
+        )
+        print(
+            f"  all layers {chosen['keep']:.0%}: "
+            + ", ".join(f"{v} {row[v]:.2f}" for v in VARIANTS),
+            flush=True,
+        )
     else:
         print("  all layers: TropNNC is below twice chance at every fraction tried")
     return pd.DataFrame(rows)
@@ -299,50 +365,85 @@ def tally(df: pd.DataFrame) -> dict[str, Any]:
     """Counts for the acceptance line: half the gap recovered in 2/3 of settings."""
     counted = int(df["counted"].sum())
     closed = int(df["half closed"].sum())
-    return {"settings": len(df), "counted": counted, "half closed": closed,
-            "needed": int(np.ceil(2 * counted / 3)),
-            "met": counted > 0 and closed >= 2 * counted / 3,
-            "bias worse": int((~df["bias >= plain"]).sum())}
+    return {
+        "settings": len(df),
+        "counted": counted,
+        "half closed": closed,
+        "needed": int(np.ceil(2 * counted / 3)),
+        "met": counted > 0 and closed >= 2 * counted / 3,
+        "bias worse": int((~df["bias >= plain"]).sum()),
+    }
 
 
 def print_report(df: pd.DataFrame) -> None:
     """The per-setting table and the tally."""
     pd.set_option("display.width", 200)
-    shown = df[["model", "layers", "keep", "uncompressed", "tropnnc", "+stats",
-                "+bias", "gap", "recovered", "shift corr"]]
-    print("\n=== test accuracy (%) of TropNNC, +stats (data-free) and +bias (data) "
-          "===")
+    shown = df[
+        [
+            "model",
+            "layers",
+            "keep",
+            "uncompressed",
+            "tropnnc",
+            "+stats",
+            "+bias",
+            "gap",
+            "recovered",
+            "shift corr",
+        ]
+    ]
+    print("\n=== test accuracy (%) of TropNNC, +stats (data-free) and +bias (data) ===")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:7.2f}"))
     t = tally(df)
-    print(f"\n=== tally: +stats recovers at least half of the gap in {t['half closed']}"
-          f" of {t['counted']} settings with a gap of at least {MIN_GAP} points "
-          f"(needed: {t['needed']}; {t['settings'] - t['counted']} settings with a "
-          f"smaller gap left out): {'MET' if t['met'] else 'NOT MET'} ===")
-    print(f"    the bias refit is worse than no correction in {t['bias worse']} of "
-          f"{t['settings']} settings")
+    print(
+        f"\n=== tally: +stats recovers at least half of the gap in {t['half closed']}"
+        f" of {t['counted']} settings with a gap of at least {MIN_GAP} points "
+        f"(needed: {t['needed']}; {t['settings'] - t['counted']} settings with a "
+        f"smaller gap left out): {'MET' if t['met'] else 'NOT MET'} ==="
+    )
+    print(
+        f"    the bias refit is worse than no correction in {t['bias worse']} of "
+        f"{t['settings']} settings"
+    )
     corr = df.dropna(subset=["shift corr"])
     if len(corr):
-        print(f"    predicted vs measured shift: median correlation "
-              f"{corr['shift corr'].median():.2f} over {len(corr)} single layers")
+        print(
+            f"    predicted vs measured shift: median correlation "
+            f"{corr['shift corr'].median():.2f} over {len(corr)} single layers"
+        )
 
 
-def provenance(args: argparse.Namespace, seconds: float, data: list[str]
-               ) -> dict[str, Any]:
+def provenance(
+    args: argparse.Namespace, seconds: float, data: list[str]
+) -> dict[str, Any]:
     """What produced a results file: commit, date, versions, threads, data, options."""
     import subprocess
+
     try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, check=True
-                                ).stdout.strip()
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    options = {k: v for k, v in vars(args).items()
-               if k not in ("csv", "command") and not isinstance(v, Path)}
-    return {"commit": commit, "date": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"),
-            "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "data": " | ".join(sorted(set(data))), "options": options,
-            "wall seconds": round(seconds)}
+    options = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("csv", "command") and not isinstance(v, Path)
+    }
+    return {
+        "commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "data": " | ".join(sorted(set(data))),
+        "options": options,
+        "wall seconds": round(seconds),
+    }
 
 
 def write_csv(df: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
@@ -354,24 +455,41 @@ def write_csv(df: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
         df.to_csv(f, index=False)
 
 
-def main(argv: Optional[list[str]] = None) -> pd.DataFrame:
+def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="run",
-                        choices=["run", "record-stats"])
-    parser.add_argument("--quick", action="store_true",
-                        help="every fourth conv, two LeNets, 500 test images")
+    parser.add_argument(
+        "command", nargs="?", default="run", choices=["run", "record-stats"]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="every fourth conv, two LeNets, 500 test images",
+    )
     parser.add_argument("--test-size", type=int, default=2000)
-    parser.add_argument("--calib-size", type=int, default=1024,
-                        help="training images given to the bias refit")
+    parser.add_argument(
+        "--calib-size",
+        type=int,
+        default=1024,
+        help="training images given to the bias refit",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--corr-size", type=int, default=1000,
-                        help="test images on which the mean shift is measured")
-    parser.add_argument("--seeds", type=int, default=3,
-                        help="k-means seeds averaged on the (cheap) LeNet settings")
+    parser.add_argument(
+        "--corr-size",
+        type=int,
+        default=1000,
+        help="test images on which the mean shift is measured",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="k-means seeds averaged on the (cheap) LeNet settings",
+    )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--parts", nargs="+", default=["lenet", "vgg"],
-                        choices=["lenet", "vgg"])
+    parser.add_argument(
+        "--parts", nargs="+", default=["lenet", "vgg"], choices=["lenet", "vgg"]
+    )
     parser.add_argument("--csv", type=Path, help="write the rows to this CSV")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

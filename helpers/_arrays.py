@@ -9,13 +9,11 @@ with the same clear message naming the argument.
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 import torch
 
 #: What the geometric helpers accept wherever they take an array.
-ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple, float, int]
+ArrayLike = np.ndarray | torch.Tensor | list | tuple | float | int
 
 __all__ = [
     "ArrayInputError",

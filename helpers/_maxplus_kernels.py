@@ -23,8 +23,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 import torch
@@ -166,8 +166,9 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         if _POOL is None or _POOL._max_workers < workers:
             if _POOL is not None:
                 _POOL.shutdown(wait=False)
-            _POOL = ThreadPoolExecutor(max_workers=workers,
-                                       thread_name_prefix="maxplus")
+            _POOL = ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="maxplus"
+            )
         return _POOL
 
 
@@ -179,8 +180,7 @@ def _run_blocks(kernel: Callable[[int, int], None], total: int, work: int) -> No
         return
     bounds = [total * i // blocks for i in range(blocks + 1)]
     pool = _pool(blocks - 1)
-    futures = [pool.submit(kernel, bounds[i], bounds[i + 1])
-               for i in range(1, blocks)]
+    futures = [pool.submit(kernel, bounds[i], bounds[i + 1]) for i in range(1, blocks)]
     kernel(bounds[0], bounds[1])  # the calling thread takes the first block
     for future in futures:
         future.result()
@@ -199,8 +199,12 @@ _CSR_CACHE: dict[
 def _csr(mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Row pointers and ascending column indices of a bool mask (cached by content)."""
     hit = _CSR_CACHE.get(id(mask))
-    if (hit is not None and hit[0]() is mask and hit[1].shape == mask.shape
-            and torch.equal(hit[1], mask)):
+    if (
+        hit is not None
+        and hit[0]() is mask
+        and hit[1].shape == mask.shape
+        and torch.equal(hit[1], mask)
+    ):
         return hit[2]
     rows, cols = mask.nonzero(as_tuple=True)  # row-major: columns ascending per row
     counts = torch.bincount(rows, minlength=mask.shape[0])
@@ -236,8 +240,9 @@ def forward(
         wn = w.contiguous().numpy()
 
         def rows(lo: int, hi: int) -> None:
-            _csr_forward(xn[lo:hi], wn, indptr, indices, bn, has_bias,
-                         outn[lo:hi], winn[lo:hi])
+            _csr_forward(
+                xn[lo:hi], wn, indptr, indices, bn, has_bias, outn[lo:hi], winn[lo:hi]
+            )
 
         _run_blocks(rows, batch, batch * len(indices))
     else:
@@ -250,6 +255,7 @@ def forward(
 
         _run_blocks(rows, batch, batch * m * n)
     return out, win
+
 
 def backward(
     grad: torch.Tensor,

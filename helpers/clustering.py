@@ -35,7 +35,6 @@ and on a busy 2-core machine its default thread pool was measured 5-17x slower
 from __future__ import annotations
 
 import warnings
-from typing import Optional
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -43,7 +42,6 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from helpers._arrays import as_finite_array, as_matrix
-
 
 #: Default number of k-means++ restarts (scikit-learn's former default; the best
 #: of the runs, by weighted inertia, is kept).
@@ -72,8 +70,13 @@ def span_coordinates(points: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(r.T)
 
 
-def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
-           seed: int = 0, n_init: int = N_INIT) -> np.ndarray:
+def kmeans(
+    points: np.ndarray,
+    k: int,
+    weights: np.ndarray | None = None,
+    seed: int = 0,
+    n_init: int = N_INIT,
+) -> np.ndarray:
     """Cluster labels ``0..K-1`` (K <= k, no empty cluster) of weighted points."""
     points = as_matrix(points, "points", nonempty=True)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -90,17 +93,21 @@ def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
     n_runs = restarts(len(points), int(k), coords.shape[1], n_init)
     with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_clusters=int(k), init="k-means++", n_init=n_runs,
-                       max_iter=max_iterations(len(points), int(k), coords.shape[1],
-                                               n_runs),
-                       random_state=seed)
+        model = KMeans(
+            n_clusters=int(k),
+            init="k-means++",
+            n_init=n_runs,
+            max_iter=max_iterations(len(points), int(k), coords.shape[1], n_runs),
+            random_state=seed,
+        )
         labels = model.fit_predict(coords, sample_weight=weights)
     _, labels = np.unique(labels, return_inverse=True)  # drop empty clusters
     return labels.reshape(-1)
 
 
-def weighted_means(points: np.ndarray, labels: np.ndarray,
-                   weights: Optional[np.ndarray] = None) -> np.ndarray:
+def weighted_means(
+    points: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Per-cluster weighted mean of ``points`` (plain mean where weights sum to 0)."""
     points = np.asarray(points, dtype=np.float64)
     k = int(labels.max()) + 1

@@ -17,15 +17,14 @@ import pickle
 import shutil
 import socket
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
+from torchvision import datasets, transforms
 
 import helpers  # noqa: F401  (makes torchvision importable first)
-from torchvision import datasets, transforms
 
 NAMES = ("mnist", "fashion_mnist", "cifar10")
 
@@ -107,7 +106,7 @@ class DataSource:
         )
 
 
-def data_root(root: Optional[str | Path] = None) -> Path:
+def data_root(root: str | Path | None = None) -> Path:
     """The data folder: ``root``, else ``$BOOK_DATA``, else the repository's data/."""
     if root is not None:
         return Path(root)
@@ -153,11 +152,14 @@ def _install_debian_fashion(root: Path) -> bool:
     if not _DEBIAN_FASHION.is_dir():
         return False
     raw = root / "FashionMNIST" / "raw"
-    present = [raw / n for pair in _IDX_FILES.values() for n in pair
-               if (raw / n).exists()]
+    present = [
+        raw / n for pair in _IDX_FILES.values() for n in pair if (raw / n).exists()
+    ]
     if present:
-        print(f"[data] {raw} holds only part of Fashion-MNIST "
-              f"({', '.join(p.name for p in present)}); leaving it as it is")
+        print(
+            f"[data] {raw} holds only part of Fashion-MNIST "
+            f"({', '.join(p.name for p in present)}); leaving it as it is"
+        )
         return False
     raw.mkdir(parents=True, exist_ok=True)
     for gz in _DEBIAN_FASHION.glob("*-ubyte.gz"):
@@ -177,7 +179,9 @@ def _read_idx_header(path: Path, ndim: int) -> tuple[int, ...]:
         raise ValueError(
             f"not an IDX file of {ndim}-D unsigned bytes (wrong or missing header)"
         )
-    shape = tuple(int.from_bytes(raw[4 + 4 * k:8 + 4 * k], "big") for k in range(ndim))
+    shape = tuple(
+        int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim)
+    )
     if len(raw) - header != int(np.prod(shape)):
         raise ValueError(
             f"header announces shape {shape} ({int(np.prod(shape)):,} bytes) but "
@@ -204,11 +208,16 @@ def _idx_problems(raw: Path) -> dict[Path, str]:
             y = np.frombuffer(labels.read_bytes(), dtype=np.uint8, offset=8)
             if y.size and int(y.max()) > 9:
                 bad[labels] = f"labels must lie in 0..9, found {int(y.max())}"
-        if images in shapes and labels in shapes and images not in bad and (
-            shapes[images][0] != shapes[labels][0]
+        if (
+            images in shapes
+            and labels in shapes
+            and images not in bad
+            and (shapes[images][0] != shapes[labels][0])
         ):
-            reason = (f"{shapes[images][0]:,} images in {images.name} but "
-                      f"{shapes[labels][0]:,} labels in {labels.name}")
+            reason = (
+                f"{shapes[images][0]:,} images in {images.name} but "
+                f"{shapes[labels][0]:,} labels in {labels.name}"
+            )
             bad.setdefault(images, reason)
             bad.setdefault(labels, reason)
     return bad
@@ -236,8 +245,10 @@ def _cifar_problems(folder: Path) -> dict[Path, str]:
             bad[path] = f"it cannot be read as a CIFAR-10 batch ({err!r})"
             continue
         if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or len(x) != len(y):
-            bad[path] = (f"it holds data of shape {x.shape} and {len(y)} labels, "
-                         "not (n, 3072) and n labels")
+            bad[path] = (
+                f"it holds data of shape {x.shape} and {len(y)} labels, "
+                "not (n, 3072) and n labels"
+            )
         elif y.size and (int(y.min()) < 0 or int(y.max()) > 9):
             bad[path] = f"labels must lie in 0..9, found {int(y.min())}..{int(y.max())}"
     return bad
@@ -252,8 +263,10 @@ def _move_aside(problems: dict[Path, str]) -> None:
             target = path.with_name(f"{path.name}.bad{k}")
             k += 1
         path.rename(target)
-        print(f"[data] {path} is not usable: {reason}. Moved it aside to "
-              f"{target.name}; the loader now tries its other sources.")
+        print(
+            f"[data] {path} is not usable: {reason}. Moved it aside to "
+            f"{target.name}; the loader now tries its other sources."
+        )
 
 
 def _check_folder(name: str, root: Path) -> None:
@@ -313,7 +326,7 @@ def _describe_origin(n_train: int, full_size: int, where: str) -> str:
     return f"{where}, {'complete' if n_train >= full_size else 'partial'} dataset"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_real(name: str, root: Path, download: bool):
     """Load ``name`` from the first source that works, in the documented order."""
     full = 50000 if name == "cifar10" else 60000
@@ -366,9 +379,12 @@ def substitute_source(
 ) -> DataSource:
     """The ``DataSource`` of Fashion-MNIST (from ``origin``) served as 32x32 RGB."""
     return DataSource(
-        requested, SUBSTITUTE_NAME,
+        requested,
+        SUBSTITUTE_NAME,
         f"{origin}, padded to 32x32 with 3 identical channels",
-        n_train, n_test, is_substitute=True,
+        n_train,
+        n_test,
+        is_substitute=True,
     )
 
 
@@ -382,7 +398,7 @@ class _Pad32RGB:
 
 def load_datasets(
     name: str,
-    root: Optional[str | Path] = None,
+    root: str | Path | None = None,
     download: bool = True,
     verbose: bool = True,
 ):
@@ -425,9 +441,9 @@ def _as_tensors(ds, substitute: bool) -> tuple[torch.Tensor, torch.Tensor]:
 def load_tensors(
     name: str,
     train: bool = True,
-    limit: Optional[int] = None,
+    limit: int | None = None,
     seed: int = 0,
-    root: Optional[str | Path] = None,
+    root: str | Path | None = None,
     verbose: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
     """Images ``X`` (N, C, H, W) in [0, 1], labels ``y`` and the ``DataSource``.
@@ -457,9 +473,9 @@ def _report_split(train: bool, n: int, source: DataSource, verbose: bool) -> Non
 
 def load_substitute(
     train: bool = True,
-    limit: Optional[int] = None,
+    limit: int | None = None,
     seed: int = 0,
-    root: Optional[str | Path] = None,
+    root: str | Path | None = None,
     verbose: bool = True,
     requested: str = "fashion_mnist_32",
 ) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
@@ -470,10 +486,12 @@ def load_substitute(
     own kind of data. ``limit`` and ``seed`` draw a subset as in
     :func:`load_tensors`.
     """
-    x, y, fashion = load_tensors("fashion_mnist", train=train, limit=limit, seed=seed,
-                                 root=root, verbose=False)
-    source = substitute_source(requested, fashion.origin, fashion.n_train,
-                               fashion.n_test)
+    x, y, fashion = load_tensors(
+        "fashion_mnist", train=train, limit=limit, seed=seed, root=root, verbose=False
+    )
+    source = substitute_source(
+        requested, fashion.origin, fashion.n_train, fashion.n_test
+    )
     x = pad_to_32_rgb(x).contiguous()
     _report_split(train, len(y), source, verbose)
     return x, y, source

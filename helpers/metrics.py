@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-Example = Union[torch.Tensor, Sequence[int]]
+Example = torch.Tensor | Sequence[int]
 
 
 def _check_model(model: nn.Module) -> None:
@@ -32,8 +32,9 @@ def _example(model: nn.Module, example: Example) -> torch.Tensor:
         return example
     shape = tuple(example)
     if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"example must be a tensor or a shape of positive ints, "
-                         f"got {example!r}")
+        raise ValueError(
+            f"example must be a tensor or a shape of positive ints, got {example!r}"
+        )
     first = next(model.parameters(), None)
     kw = {"dtype": first.dtype, "device": first.device} if first is not None else {}
     return torch.zeros(shape, **kw)
@@ -42,8 +43,9 @@ def _example(model: nn.Module, example: Example) -> torch.Tensor:
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameter entries (optionally only those requiring gradients)."""
     _check_model(model)
-    return sum(p.numel() for p in model.parameters()
-               if p.requires_grad or not trainable_only)
+    return sum(
+        p.numel() for p in model.parameters() if p.requires_grad or not trainable_only
+    )
 
 
 @torch.no_grad()
@@ -62,8 +64,13 @@ def count_flops(model: nn.Module, example: Example) -> int:
 
 
 @torch.no_grad()
-def measure_latency(model: nn.Module, example: Example, repeats: int = 30,
-                    warmup: int = 5, threads: Optional[int] = None) -> float:
+def measure_latency(
+    model: nn.Module,
+    example: Example,
+    repeats: int = 30,
+    warmup: int = 5,
+    threads: int | None = None,
+) -> float:
     """Median CPU wall time of one forward pass on ``example``, in milliseconds."""
     _check_model(model)
     if repeats < 1 or warmup < 0:
@@ -102,11 +109,14 @@ def sparsity(model: nn.Module, include_bias: bool = False) -> float:
     return zeros / total
 
 
-def summarize(model: nn.Module, example: Example, repeats: int = 30,
-              threads: Optional[int] = None) -> dict[str, float]:
+def summarize(
+    model: nn.Module, example: Example, repeats: int = 30, threads: int | None = None
+) -> dict[str, float]:
     """Parameters, FLOPs per example, latency (ms) and sparsity of ``model``."""
     x = _example(model, example)
-    return {"params": count_parameters(model),
-            "flops": count_flops(model, x) / len(x),
-            "latency_ms": measure_latency(model, x, repeats=repeats, threads=threads),
-            "sparsity": sparsity(model)}
+    return {
+        "params": count_parameters(model),
+        "flops": count_flops(model, x) / len(x),
+        "latency_ms": measure_latency(model, x, repeats=repeats, threads=threads),
+        "sparsity": sparsity(model),
+    }

@@ -14,20 +14,21 @@ accuracy on the test split.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from helpers.train import (AugmentedBatches, Recipe, fit, pick, register,
-                           seed_everything)
+from helpers.train import AugmentedBatches, Recipe, fit, pick, register, seed_everything
 
 
 class LeNet5(nn.Module):
     """LeNet-5 with ReLU and max pooling: two 5x5 convolutions, then 120-84-classes."""
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10,
-                 image_size: int = 28) -> None:
+    def __init__(
+        self, in_channels: int = 1, num_classes: int = 10, image_size: int = 28
+    ) -> None:
         super().__init__()
         if image_size not in (28, 32):
             raise ValueError(f"image_size must be 28 or 32, got {image_size}")
@@ -57,8 +58,12 @@ class LeNet5(nn.Module):
 class LeNet300100(nn.Module):
     """LeNet-300-100: a fully connected ReLU network 784-300-100-classes."""
 
-    def __init__(self, in_features: int = 784, num_classes: int = 10,
-                 hidden: tuple[int, int] = (300, 100)) -> None:
+    def __init__(
+        self,
+        in_features: int = 784,
+        num_classes: int = 10,
+        hidden: tuple[int, int] = (300, 100),
+    ) -> None:
         super().__init__()
         if len(hidden) != 2 or min(hidden) < 1:
             raise ValueError(f"hidden must be two positive widths, got {hidden}")
@@ -107,40 +112,92 @@ def _trainer(dataset: str, epochs: int, seed: int = SEED):
         seed_everything(seed)
         x, y, source = load_tensors(dataset, train=True)
         x_test, y_test, _ = load_tensors(dataset, train=False)
-        history = fit(model, (x, y), epochs=epochs, lr=LR, batch_size=BATCH_SIZE,
-                      val=(x_test, y_test), seed=seed)
-        return {"history": history, "data": source.describe(),
-                "accuracy": history["val_acc"][-1], "seed": seed,
-                "config": {"epochs": epochs, "lr": LR, "batch_size": BATCH_SIZE,
-                           "optimizer": "adam", "dataset": dataset,
-                           "val": "test split"}}
+        history = fit(
+            model,
+            (x, y),
+            epochs=epochs,
+            lr=LR,
+            batch_size=BATCH_SIZE,
+            val=(x_test, y_test),
+            seed=seed,
+        )
+        return {
+            "history": history,
+            "data": source.describe(),
+            "accuracy": history["val_acc"][-1],
+            "seed": seed,
+            "config": {
+                "epochs": epochs,
+                "lr": LR,
+                "batch_size": BATCH_SIZE,
+                "optimizer": "adam",
+                "dataset": dataset,
+                "val": "test split",
+            },
+        }
 
     return train
 
 
 for _name, (_arch, _dataset, _epochs) in CHECKPOINTS.items():
-    register(Recipe(
-        name=_name,
-        build=lambda arch=_arch: _BUILDERS[arch](),
-        train=_trainer(_dataset, _epochs),
-        description=(f"{'LeNet-5' if _arch == 'lenet5' else 'LeNet-300-100'} (ReLU) "
-                     f"on {_dataset}, {_epochs} epochs of Adam"),
-    ))
+    register(
+        Recipe(
+            name=_name,
+            build=lambda arch=_arch: _BUILDERS[arch](),
+            train=_trainer(_dataset, _epochs),
+            description=(
+                f"{'LeNet-5' if _arch == 'lenet5' else 'LeNet-300-100'} (ReLU) "
+                f"on {_dataset}, {_epochs} epochs of Adam"
+            ),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- #
 # VGG-16 for 32x32 images (Li et al. 2017, "Pruning Filters for Efficient ConvNets")
 # --------------------------------------------------------------------------- #
 
-Cfg = Sequence[Union[int, str]]
+Cfg = Sequence[int | str]
 
 #: Channels of the 13 convolutions of VGG-16 for CIFAR; "M" is a 2x2 max-pool.
-VGG16_CFG: tuple[Union[int, str], ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512,
+VGG16_CFG: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
 )
 #: Channels Li et al.'s "VGG-16-pruned-A" keeps (by filter L1 norm) in each layer.
-PRUNED_A_CFG: tuple[Union[int, str], ...] = (
-    32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 256, 256, 256,
+PRUNED_A_CFG: tuple[int | str, ...] = (
+    32,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    256,
+    256,
+    256,
 )
 
 
@@ -154,7 +211,8 @@ def _check_cfg(cfg: Cfg) -> None:
     for i, item in enumerate(cfg):
         if item != "M" and not (isinstance(item, int) and item > 0):
             raise ValueError(
-                f"cfg entry {i} must be a positive int or 'M', got {item!r}")
+                f"cfg entry {i} must be a positive int or 'M', got {item!r}"
+            )
     if sum(item == "M" for item in cfg) != 4 or cfg[0] == "M":
         raise ValueError(
             "cfg must start with a convolution and hold exactly four 'M' pools "
@@ -170,8 +228,13 @@ class VGGCifar(nn.Module):
     classifier is ``fc1`` (Linear), ``bn1`` (BatchNorm1d), ``relu``, ``fc2``.
     """
 
-    def __init__(self, cfg: Cfg = VGG16_CFG, num_classes: int = 10,
-                 in_channels: int = 3, hidden: int = 512) -> None:
+    def __init__(
+        self,
+        cfg: Cfg = VGG16_CFG,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        hidden: int = 512,
+    ) -> None:
         super().__init__()
         _check_cfg(cfg)
         if num_classes < 1 or in_channels < 1 or hidden < 1:
@@ -188,20 +251,25 @@ class VGGCifar(nn.Module):
                 layers[f"pool{pool}"] = nn.MaxPool2d(2)
                 continue
             conv += 1
-            layers[f"conv{conv}"] = nn.Conv2d(channels, int(item), 3, padding=1,
-                                              bias=False)
+            layers[f"conv{conv}"] = nn.Conv2d(
+                channels, int(item), 3, padding=1, bias=False
+            )
             layers[f"bn{conv}"] = nn.BatchNorm2d(int(item))
             layers[f"relu{conv}"] = nn.ReLU(inplace=False)
             channels = int(item)
         self.features = nn.Sequential(layers)
         self.avgpool = nn.AvgPool2d(2)
         self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(OrderedDict([
-            ("fc1", nn.Linear(channels, hidden)),
-            ("bn1", nn.BatchNorm1d(hidden)),
-            ("relu", nn.ReLU(inplace=False)),
-            ("fc2", nn.Linear(hidden, num_classes)),
-        ]))
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("fc1", nn.Linear(channels, hidden)),
+                    ("bn1", nn.BatchNorm1d(hidden)),
+                    ("relu", nn.ReLU(inplace=False)),
+                    ("fc2", nn.Linear(hidden, num_classes)),
+                ]
+            )
+        )
         self._initialise()
 
     def _initialise(self) -> None:
@@ -222,8 +290,12 @@ class VGGCifar(nn.Module):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))
 
 
-def vgg_cifar(width: float = 1.0, num_classes: int = 10, in_channels: int = 3,
-              cfg: Optional[Cfg] = None) -> VGGCifar:
+def vgg_cifar(
+    width: float = 1.0,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    cfg: Cfg | None = None,
+) -> VGGCifar:
     """A fresh CIFAR VGG-16 (or ``cfg``) with every width scaled by ``width``."""
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
@@ -249,15 +321,24 @@ def pruned_a_fractions(width: float = 1.0) -> dict[str, float]:
         raise ValueError(f"width must be positive, got {width}")
     full = [int(c) for c in VGG16_CFG if c != "M"]
     kept = [int(c) for c in PRUNED_A_CFG if c != "M"]
-    return {name: _scaled(k, width) / _scaled(f, width)
-            for name, f, k in zip(conv_names(), full, kept)}
+    return {
+        name: _scaled(k, width) / _scaled(f, width)
+        for name, f, k in zip(conv_names(), full, kept)
+    }
 
 
 #: The shipped VGG: width, epochs, batch, SGD (Nesterov) lr with a cosine decay, decay.
 VGG_RECIPE: dict[str, Any] = {
-    "name": "vgg_cifar_w025", "width": 0.25, "dataset": "cifar10", "epochs": 2,
-    "train_limit": 30000, "batch_size": 128, "lr": 0.05, "weight_decay": 5e-4,
-    "optimizer": "sgd_nesterov", "schedule": "cosine",
+    "name": "vgg_cifar_w025",
+    "width": 0.25,
+    "dataset": "cifar10",
+    "epochs": 2,
+    "train_limit": 30000,
+    "batch_size": 128,
+    "lr": 0.05,
+    "weight_decay": 5e-4,
+    "optimizer": "sgd_nesterov",
+    "schedule": "cosine",
     "augment": "random crop (pad 4) + horizontal flip",
 }
 #: With a GPU (e.g. a reader's Colab with real CIFAR-10) the recipe trains longer on
@@ -275,34 +356,57 @@ def _train_vgg(model: nn.Module) -> dict[str, Any]:
     limit = pick(r["train_limit"], 2000, "VGG training images")
     epochs = pick(r["epochs"], 1, "VGG epochs")
     x, y, source = load_tensors(r["dataset"], train=True, limit=limit)
-    x_test, y_test, _ = load_tensors(r["dataset"], train=False,
-                                     limit=pick(None, 1000, "VGG test images"))
+    x_test, y_test, _ = load_tensors(
+        r["dataset"], train=False, limit=pick(None, 1000, "VGG test images")
+    )
     batches = AugmentedBatches(x, y, batch_size=r["batch_size"], seed=SEED)
-    history = fit(model, batches, epochs=epochs, lr=r["lr"],
-                  optimizer=r["optimizer"], weight_decay=r["weight_decay"],
-                  schedule=r["schedule"], val=(x_test, y_test), seed=SEED,
-                  device=device)
+    history = fit(
+        model,
+        batches,
+        epochs=epochs,
+        lr=r["lr"],
+        optimizer=r["optimizer"],
+        weight_decay=r["weight_decay"],
+        schedule=r["schedule"],
+        val=(x_test, y_test),
+        seed=SEED,
+        device=device,
+    )
     model.cpu()
     data = source.describe()
     if len(y) < source.n_train or len(y_test) < source.n_test:
         data += f"; {len(y):,} training and {len(y_test):,} test images drawn"
-    return {"history": history, "data": data, "accuracy": history["val_acc"][-1],
-            "seed": SEED, "data_source": source.name,
-            "config": {**r, "epochs": epochs, "train_limit": limit,
-                       "device": device, "val": "test split"}}
+    return {
+        "history": history,
+        "data": data,
+        "accuracy": history["val_acc"][-1],
+        "seed": SEED,
+        "data_source": source.name,
+        "config": {
+            **r,
+            "epochs": epochs,
+            "train_limit": limit,
+            "device": device,
+            "val": "test split",
+        },
+    }
 
 
-register(Recipe(
-    name=VGG_RECIPE["name"],
-    build=lambda: vgg_cifar(VGG_RECIPE["width"]),
-    train=_train_vgg,
-    extra={"dataset": VGG_RECIPE["dataset"]},
-    description=(f"CIFAR VGG-16 (Li et al. 2017) at width {VGG_RECIPE['width']} on "
-                 f"CIFAR-10 (offline: its Fashion-MNIST 32x32 substitute), "
-                 f"{VGG_RECIPE['epochs']} epochs over "
-                 f"{VGG_RECIPE['train_limit']:,} training images of Nesterov SGD lr "
-                 f"{VGG_RECIPE['lr']} with a cosine decay, weight decay "
-                 f"{VGG_RECIPE['weight_decay']}, batch {VGG_RECIPE['batch_size']}, "
-                 f"{VGG_RECIPE['augment']}; with a GPU "
-                 f"{VGG_GPU_OVERRIDES['epochs']} epochs over all training images"),
-))
+register(
+    Recipe(
+        name=VGG_RECIPE["name"],
+        build=lambda: vgg_cifar(VGG_RECIPE["width"]),
+        train=_train_vgg,
+        extra={"dataset": VGG_RECIPE["dataset"]},
+        description=(
+            f"CIFAR VGG-16 (Li et al. 2017) at width {VGG_RECIPE['width']} on "
+            f"CIFAR-10 (offline: its Fashion-MNIST 32x32 substitute), "
+            f"{VGG_RECIPE['epochs']} epochs over "
+            f"{VGG_RECIPE['train_limit']:,} training images of Nesterov SGD lr "
+            f"{VGG_RECIPE['lr']} with a cosine decay, weight decay "
+            f"{VGG_RECIPE['weight_decay']}, batch {VGG_RECIPE['batch_size']}, "
+            f"{VGG_RECIPE['augment']}; with a GPU "
+            f"{VGG_GPU_OVERRIDES['epochs']} epochs over all training images"
+        ),
+    )
+)

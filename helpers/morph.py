@@ -229,8 +229,9 @@ def _scatter_backward(
     return grad_x, grad_w, grad_b
 
 
-def _save_winners(ctx, winners: torch.Tensor, x: torch.Tensor,
-                  bias: torch.Tensor | None) -> None:
+def _save_winners(
+    ctx, winners: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None
+) -> None:
     """What both backends' backward needs: the argmax winners and the shapes."""
     ctx.save_for_backward(winners)
     ctx.in_features = x.shape[1]
@@ -240,8 +241,11 @@ def _save_winners(ctx, winners: torch.Tensor, x: torch.Tensor,
 def _saved_winners(ctx) -> tuple[torch.Tensor, tuple[bool, bool, bool]]:
     """The saved winners and which of ``x``, ``weight``, ``bias`` need a gradient."""
     (winners,) = ctx.saved_tensors
-    need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
-            ctx.has_bias and ctx.needs_input_grad[2])
+    need = (
+        ctx.needs_input_grad[0],
+        ctx.needs_input_grad[1],
+        ctx.has_bias and ctx.needs_input_grad[2],
+    )
     return winners, need
 
 
@@ -257,8 +261,9 @@ class _MaxPlusTorch(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         winners, need = _saved_winners(ctx)
-        gx, gw, gb = _scatter_backward(grad.contiguous(), winners, ctx.in_features,
-                                       need)
+        gx, gw, gb = _scatter_backward(
+            grad.contiguous(), winners, ctx.in_features, need
+        )
         return gx, gw, gb, None, None
 
 
@@ -281,8 +286,12 @@ class _MaxPlusNumba(torch.autograd.Function):
         if torch.is_grad_enabled():
             # create_graph=True: the compiled scatter is invisible to autograd, so
             # use the differentiable torch scatter (same winners, same result).
-            return (*_scatter_backward(grad.contiguous(), winners.long(),
-                                       ctx.in_features, need), None)
+            return (
+                *_scatter_backward(
+                    grad.contiguous(), winners.long(), ctx.in_features, need
+                ),
+                None,
+            )
         gx, gw, gb = kernels.backward(grad, winners, ctx.in_features, need)
         return gx, gw, gb, None
 
@@ -292,9 +301,7 @@ def _as_rows(x: torch.Tensor) -> torch.Tensor:
     if x.dim() == 0:
         raise ValueError("x must have at least one dimension (its features)")
     if x.shape[-1] == 0:
-        raise ValueError(
-            "x has 0 features: a max-plus product needs in_features >= 1"
-        )
+        raise ValueError("x has 0 features: a max-plus product needs in_features >= 1")
     return x.reshape(-1, x.shape[-1])
 
 
@@ -339,8 +346,7 @@ def maxplus(
     _check_inputs(x2, weight, bias, mask)
     if chunk_elements < 1:
         raise ValueError(f"chunk_elements must be >= 1, got {chunk_elements}")
-    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight,
-                             bias)
+    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight, bias)
     if chosen == "numba":
         y = _MaxPlusNumba.apply(x2, weight, bias, mask)
     else:
@@ -366,8 +372,7 @@ def winners(
     x2 = _as_rows(x)
     lead = x.shape[:-1]
     _check_inputs(x2, weight, bias, mask)
-    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight,
-                             bias)
+    chosen = _numba_or_torch(resolve_backend(str(backend), x.device), x2, weight, bias)
     if chosen == "numba":
         from helpers import _maxplus_kernels as kernels
 
@@ -457,7 +462,8 @@ class MaxPlus(nn.Module):
         )
         self.bias = (
             nn.Parameter(torch.randn(out_features, generator=generator))
-            if bias else None
+            if bias
+            else None
         )
         self.mask: torch.Tensor | None
         if init == "sparse":
@@ -479,7 +485,7 @@ class MaxPlus(nn.Module):
         bias: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         backend: Backend | str = "auto",
-    ) -> "MaxPlus":
+    ) -> MaxPlus:
         """A layer holding copies of the given weight, bias and optional mask.
 
         Without a bias, every output must keep at least one live input.
@@ -488,8 +494,7 @@ class MaxPlus(nn.Module):
             raise ValueError("weight must be a 2-D tensor (out, in)")
         out_features, in_features = weight.shape
         _check_inputs(weight.new_zeros(1, in_features), weight, bias, mask)
-        layer = cls(in_features, out_features, bias=bias is not None,
-                    backend=backend)
+        layer = cls(in_features, out_features, bias=bias is not None, backend=backend)
         with torch.no_grad():
             layer.weight.copy_(weight)
             if bias is not None:
@@ -513,8 +518,10 @@ class MaxPlus(nn.Module):
 
     def extra_repr(self) -> str:
         """Sizes, initialisation and backend, shown by ``print(layer)``."""
-        text = (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, init={self.init!r}")
+        text = (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, init={self.init!r}"
+        )
         if self.mask is not None:
             text += f", live={self.live_connections}"
         return text + f", backend={self.backend!r}"
@@ -565,8 +572,10 @@ class Maxout(nn.Module):
 
     def extra_repr(self) -> str:
         """Sizes and number of pieces, shown by ``print(layer)``."""
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"pieces={self.pieces}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"pieces={self.pieces}"
+        )
 
 
 # ------------------------------------------- max-plus filter selection (Zhang 2019)
@@ -613,8 +622,9 @@ class MaxPlusBlock(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.linear = nn.Linear(in_features, filters, bias=False)
         self.dropout = nn.Dropout(dropout)
-        self.maxplus = MaxPlus(filters, classes, bias=False, backend=backend,
-                               generator=generator)
+        self.maxplus = MaxPlus(
+            filters, classes, bias=False, backend=backend, generator=generator
+        )
 
     @property
     def filters(self) -> int:
@@ -629,7 +639,7 @@ class MaxPlusBlock(nn.Module):
         """Class scores (N, C); dropout acts on the filter responses in training."""
         return self.maxplus(self.dropout(self.features(x)))
 
-    def prune(self, keep: torch.Tensor) -> "MaxPlusBlock":
+    def prune(self, keep: torch.Tensor) -> MaxPlusBlock:
         """A smaller block holding only the (class, filter) pairs ``keep`` (C, F).
 
         Filters no class keeps are removed from the linear layer; the max-plus
@@ -644,16 +654,22 @@ class MaxPlusBlock(nn.Module):
         if not bool(keep.any(dim=1).all()):
             raise ValueError("every class must keep at least one filter")
         kept = keep.any(dim=0).nonzero().flatten()
-        pruned = MaxPlusBlock(self.linear.in_features, len(kept), classes,
-                              dropout=self.dropout.p, backend=self.maxplus.backend)
+        pruned = MaxPlusBlock(
+            self.linear.in_features,
+            len(kept),
+            classes,
+            dropout=self.dropout.p,
+            backend=self.maxplus.backend,
+        )
         with torch.no_grad():
             pruned.linear.weight.copy_(self.linear.weight[kept])
         w2 = self.maxplus.weight.detach()[:, kept]
         mask = keep[:, kept]
         if self.maxplus.mask is not None:
             mask = mask & self.maxplus.mask[:, kept]
-        pruned.maxplus = MaxPlus.from_parameters(w2, None, mask,
-                                                 backend=self.maxplus.backend)
+        pruned.maxplus = MaxPlus.from_parameters(
+            w2, None, mask, backend=self.maxplus.backend
+        )
         pruned.kept_filters = kept  # indices into the original filters
         pruned.train(self.training)  # same mode (dropout on or off) as the original
         return pruned.to(self.linear.weight.device)
@@ -680,8 +696,9 @@ class PerClassMaxout(nn.Module):
             raise ValueError("piece_class must be a long tensor of shape (pieces,)")
         if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
             raise ValueError(f"classes must be a positive int, got {classes!r}")
-        if len(piece_class) and (int(piece_class.min()) < 0
-                                 or int(piece_class.max()) >= classes):
+        if len(piece_class) and (
+            int(piece_class.min()) < 0 or int(piece_class.max()) >= classes
+        ):
             raise ValueError(
                 f"piece_class must name classes in 0..{classes - 1}, found "
                 f"{int(piece_class.min())}..{int(piece_class.max())}"
@@ -695,7 +712,7 @@ class PerClassMaxout(nn.Module):
         self.register_buffer("piece_class", piece_class.clone())
 
     @classmethod
-    def from_block(cls, block: MaxPlusBlock, keep: torch.Tensor) -> "PerClassMaxout":
+    def from_block(cls, block: MaxPlusBlock, keep: torch.Tensor) -> PerClassMaxout:
         """The maxout whose class ``c`` pieces are ``(a_f, w2[c, f])`` for kept f."""
         w1 = block.linear.weight.detach()
         w2 = block.maxplus.weight.detach()
@@ -711,8 +728,9 @@ class PerClassMaxout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores (N, C): per-class max of the affine pieces."""
-        z = nn.functional.linear(_flat_input(x, self.weight.shape[1]), self.weight,
-                                 self.bias)  # (N, P)
+        z = nn.functional.linear(
+            _flat_input(x, self.weight.shape[1]), self.weight, self.bias
+        )  # (N, P)
         out = z.new_full((z.shape[0], self.classes), -math.inf)
         index = self.piece_class.expand(z.shape[0], -1)
         return out.scatter_reduce(1, index, z, reduce="amax", include_self=True)
@@ -736,25 +754,31 @@ def win_counts(
         raise ValueError(f"x has {len(x)} items but y has {len(y)}")
     classes, filters = block.maxplus.weight.shape
     check_class_labels(y, classes, name="y")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
-        batch_size < 1
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or (batch_size < 1)
     ):
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     y = y.long()
     counts = torch.zeros(classes, filters, dtype=torch.long)
     used = torch.zeros(len(y), dtype=torch.bool)
     for lo in range(0, len(y), batch_size):
-        xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size].cpu()
+        xb, yb = x[lo : lo + batch_size], y[lo : lo + batch_size].cpu()
         feats = block.features(xb)
         ok = torch.ones_like(yb, dtype=torch.bool)
         if correct_only:
             ok = block.maxplus(feats).argmax(dim=1).cpu() == yb
-        win = winners(feats, block.maxplus.weight, None, block.maxplus.mask,
-                      block.maxplus.backend).cpu()
+        win = winners(
+            feats, block.maxplus.weight, None, block.maxplus.mask, block.maxplus.backend
+        ).cpu()
         own = win.gather(1, yb[:, None]).squeeze(1)  # winner of the true class
-        counts.index_put_((yb[ok], own[ok]), torch.ones(int(ok.sum()),
-                          dtype=torch.long), accumulate=True)
-        used[lo:lo + batch_size] = ok
+        counts.index_put_(
+            (yb[ok], own[ok]),
+            torch.ones(int(ok.sum()), dtype=torch.long),
+            accumulate=True,
+        )
+        used[lo : lo + batch_size] = ok
     return counts, used
 
 

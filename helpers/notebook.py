@@ -11,7 +11,8 @@ in Colab, where the prose roles do not render, see it in the cell output.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Where the book's source lives. ``_config.yml`` (``repository.url``) is the one
 #: definition; the setup cells and Colab badges repeat it because they run before
@@ -54,7 +55,10 @@ def book_figure_html(fig: Any) -> str:
     import plotly.io as pio
 
     return pio.to_html(
-        fig, include_plotlyjs=False, full_html=False, validate=False,
+        fig,
+        include_plotlyjs=False,
+        full_html=False,
+        validate=False,
         config={"responsive": True},
         auto_play=False,  # a slider figure opens at its first step, as stated
     )

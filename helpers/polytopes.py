@@ -59,8 +59,10 @@ def _points(points: ArrayLike, name: str = "points") -> np.ndarray:
 
 def _check_tol(tol: object) -> None:
     """Reject tolerances that are not a real number in [0, 1) (relative to size)."""
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not (
-        0 <= tol < 1
+    if (
+        isinstance(tol, bool)
+        or not isinstance(tol, (int, float, np.floating))
+        or not (0 <= tol < 1)
     ):
         raise ValueError(f"tol must be a relative tolerance in [0, 1), got {tol!r}")
 
@@ -436,8 +438,9 @@ class HypersurfacePiece:
                 lo = min(-float(box), hi - float(box))
             if not np.isfinite(hi):
                 hi = max(float(box), lo + float(box))
-        return np.vstack([self.origin + lo * self.direction,
-                          self.origin + hi * self.direction])
+        return np.vstack(
+            [self.origin + lo * self.direction, self.origin + hi * self.direction]
+        )
 
 
 def tropical_hypersurface(
@@ -501,8 +504,9 @@ def tropical_roots(f: TropicalPolynomial) -> tuple[np.ndarray, np.ndarray]:
         )
     pieces = tropical_hypersurface(f)
     roots = np.array([p.origin[0] for p in pieces])
-    mult = np.array([abs(f.exponents[p.terms[0], 0] - f.exponents[p.terms[1], 0])
-                     for p in pieces])
+    mult = np.array(
+        [abs(f.exponents[p.terms[0], 0] - f.exponents[p.terms[1], 0]) for p in pieces]
+    )
     order = np.argsort(roots)
     return roots[order], mult[order]
 

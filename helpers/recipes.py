@@ -9,9 +9,8 @@ book's recipes are known. ``python -m helpers.train NAME`` (or
 from __future__ import annotations
 
 import argparse
-from typing import Optional
 
-import helpers.hybrid  # noqa: F401  (registers the hybrid-head checkpoints)
+import helpers.hybrid
 import helpers.models  # noqa: F401  (registers the LeNets and the CIFAR VGG)
 from helpers.train import RECIPES, Recipe, load_or_train, train_and_save
 
@@ -23,7 +22,7 @@ def all_recipes() -> dict[str, Recipe]:
     return dict(sorted(RECIPES.items()))
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command line: ``python -m helpers.train NAME [NAME ...]`` or ``--list``."""
     parser = argparse.ArgumentParser(
         description="Train and save the book's checkpoints."

@@ -146,9 +146,9 @@ def mlp_layers(net: nn.Module) -> list[tuple[np.ndarray, np.ndarray, bool]]:
                     "the network must start with a Linear layer (found ReLU first)"
                 )
             layers[-1][2] = True
-        elif isinstance(mod, (nn.Identity, nn.Dropout)):
-            continue
-        elif isinstance(mod, nn.Flatten) and not seen_linear:
+        elif isinstance(mod, (nn.Identity, nn.Dropout)) or (
+            isinstance(mod, nn.Flatten) and not seen_linear
+        ):
             continue
         elif isinstance(mod, _ACTIVATIONS):
             raise TypeError(
@@ -407,11 +407,13 @@ def _check_one_hidden(
         raise ValueError(f"W must have shape (n_hidden, d), got {Wa.shape}")
     n = Wa.shape[0]
     if ba.shape != (n,):
-        raise ValueError(f"b must have shape ({n},) to match W {Wa.shape}, got "
-                         f"{ba.shape}")
+        raise ValueError(
+            f"b must have shape ({n},) to match W {Wa.shape}, got {ba.shape}"
+        )
     if ca.shape != (n,):
-        raise ValueError(f"c must have shape ({n},) to match W {Wa.shape}, got "
-                         f"{ca.shape}")
+        raise ValueError(
+            f"c must have shape ({n},) to match W {Wa.shape}, got {ca.shape}"
+        )
     return Wa, ba, ca
 
 

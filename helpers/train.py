@@ -26,10 +26,11 @@ import os
 import random
 import sysconfig
 import textwrap
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar, Union
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
-Batches = Union[tuple[torch.Tensor, torch.Tensor], DataLoader, Iterable]
+Batches = tuple[torch.Tensor, torch.Tensor] | DataLoader | Iterable
 
 #: File name of the manifest in every checkpoint folder.
 MANIFEST_NAME = "MANIFEST.json"
@@ -140,8 +141,9 @@ class ShuffledBatches:
     item. The hybrid-head checkpoints (chapter 6) were trained on these batches.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, seed: int = 0
+    ) -> None:
         if len(x) != len(y):
             raise ValueError(f"X has {len(x)} items but y has {len(y)}")
         check_positive_int("batch_size", batch_size)
@@ -160,7 +162,7 @@ class ShuffledBatches:
         """One shuffled pass over the data."""
         order = torch.randperm(len(self.y), generator=self.generator)
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             yield self._augment(self.x[idx]), self.y[idx]
 
 
@@ -172,16 +174,24 @@ class AugmentedBatches(ShuffledBatches):
     left-right with probability 1/2. Every pass draws fresh crops from ``seed``.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128,
-                 pad: int = 4, flip: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int = 128,
+        pad: int = 4,
+        flip: bool = True,
+        seed: int = 0,
+    ) -> None:
         if x.ndim != 4 or len(x) != len(y):
             raise ValueError(
                 f"need images (N, C, H, W) and N labels, got {tuple(x.shape)} and "
                 f"{tuple(y.shape)}"
             )
         if batch_size < 1 or pad < 0:
-            raise ValueError(f"need batch_size >= 1 and pad >= 0, got {batch_size}, "
-                             f"{pad}")
+            raise ValueError(
+                f"need batch_size >= 1 and pad >= 0, got {batch_size}, {pad}"
+            )
         super().__init__(x, y, batch_size=batch_size, seed=seed)
         self.pad, self.flip = pad, flip
 
@@ -194,8 +204,9 @@ class AugmentedBatches(ShuffledBatches):
             dy = torch.randint(0, 2 * p + 1, (n,), generator=self.generator)
             dx = torch.randint(0, 2 * p + 1, (n,), generator=self.generator)
             offsets = zip(dy.tolist(), dx.tolist())
-            xb = torch.stack([padded[i, :, a:a + h, b:b + w]
-                              for i, (a, b) in enumerate(offsets)])
+            xb = torch.stack(
+                [padded[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(offsets)]
+            )
         if self.flip:
             mirror = torch.rand(n, generator=self.generator) < 0.5
             xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
@@ -208,7 +219,7 @@ def model_device(model: nn.Module) -> torch.device:
     return first.device if first is not None else torch.device("cpu")
 
 
-def _device(model: nn.Module, device: Optional[str | torch.device]) -> torch.device:
+def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
     """The requested device, else the model's own."""
     return torch.device(device) if device is not None else model_device(model)
 
@@ -218,8 +229,8 @@ def evaluate(
     model: nn.Module,
     data: Batches,
     batch_size: int = 512,
-    loss_fn: Optional[Callable] = None,
-    device: Optional[str | torch.device] = None,
+    loss_fn: Callable | None = None,
+    device: str | torch.device | None = None,
 ) -> dict[str, float]:
     """Mean loss and accuracy (0..1) of a classifier on ``(X, y)`` or a loader."""
     loss_fn = loss_fn or nn.functional.cross_entropy
@@ -253,14 +264,14 @@ def fit(
     batch_size: int = 64,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
-    val: Optional[Batches] = None,
+    val: Batches | None = None,
     keep_best: bool = False,
-    track: Optional[Callable[[nn.Module], dict[str, float]]] = None,
+    track: Callable[[nn.Module], dict[str, float]] | None = None,
     seed: int = 0,
     progress: bool = True,
-    loss_fn: Optional[Callable] = None,
-    device: Optional[str | torch.device] = None,
-    schedule: Optional[str] = None,
+    loss_fn: Callable | None = None,
+    device: str | torch.device | None = None,
+    schedule: str | None = None,
 ) -> dict[str, list[float]]:
     """Train a classifier in place; return its per-epoch history.
 
@@ -285,7 +296,8 @@ def fit(
         "adamw": torch.optim.AdamW,
         "sgd": lambda p, **kw: torch.optim.SGD(p, momentum=0.9, **kw),
         "sgd_nesterov": lambda p, **kw: torch.optim.SGD(
-            p, momentum=0.9, nesterov=True, **kw),
+            p, momentum=0.9, nesterov=True, **kw
+        ),
     }
     if optimizer not in optimizers:
         raise ValueError(
@@ -302,7 +314,8 @@ def fit(
     scheduler = None
     if schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=epochs * len(loader))
+            opt, T_max=epochs * len(loader)
+        )
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "train_acc": []}
     if val is not None:
         history.update(val_loss=[], val_acc=[])
@@ -433,7 +446,7 @@ def _locked_manifest(directory: Path) -> Iterator[dict[str, Any]]:
         path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
-def read_manifest(directory: Optional[Path] = None) -> dict[str, Any]:
+def read_manifest(directory: Path | None = None) -> dict[str, Any]:
     """The manifest of ``directory`` (default :func:`checkpoint_dir`), or {} if none."""
     path = (checkpoint_dir() if directory is None else Path(directory)) / MANIFEST_NAME
     return _parse_manifest(path.read_text(), path) if path.exists() else {}
@@ -475,8 +488,7 @@ def check_entry(name: str, entry: object) -> dict[str, Any]:
     """Return ``entry`` when it is a well-formed manifest entry; else name the fault."""
     if not isinstance(entry, dict):
         raise ValueError(
-            f"manifest entry {name!r} must be a JSON object, got "
-            f"{type(entry).__name__}"
+            f"manifest entry {name!r} must be a JSON object, got {type(entry).__name__}"
         )
     for key, types in ENTRY_FIELDS.items():
         if key not in entry:
@@ -502,9 +514,7 @@ def check_entry(name: str, entry: object) -> dict[str, Any]:
     return entry
 
 
-def train_and_save(
-    name: str, directory: Optional[Path] = None
-) -> tuple[nn.Module, dict]:
+def train_and_save(name: str, directory: Path | None = None) -> tuple[nn.Module, dict]:
     """Train ``name`` with its recipe, save its weights, record it in the manifest.
 
     ``directory`` defaults to :func:`checkpoint_dir`.
@@ -561,7 +571,7 @@ def recorded_data_name(entry: dict[str, Any]) -> str:
     return entry.get("data_source") or str(entry["data"]).split(":")[0]
 
 
-def _data_differs(recipe: Recipe, entry: dict[str, Any]) -> Optional[str]:
+def _data_differs(recipe: Recipe, entry: dict[str, Any]) -> str | None:
     """The data name the loader returns now, if it is not what ``entry`` trained on."""
     dataset = recipe.extra.get("dataset")
     if dataset is None:
@@ -590,7 +600,7 @@ def _default_folder_for(name: str) -> Path:
 
 
 def load_or_train(
-    name: str, retrain: Optional[bool] = None, directory: Optional[Path] = None
+    name: str, retrain: bool | None = None, directory: Path | None = None
 ) -> tuple[nn.Module, dict]:
     """Load checkpoint ``name`` (sha256-verified) or train it when missing or asked.
 
@@ -613,16 +623,21 @@ def load_or_train(
         now = _data_differs(recipe, entry)
         if now is not None:
             local = user_checkpoint_dir()
-            print(f"[checkpoint] {name}: {path} was trained on "
-                  f"{recorded_data_name(entry)}, but the data now is {now}")
+            print(
+                f"[checkpoint] {name}: {path} was trained on "
+                f"{recorded_data_name(entry)}, but the data now is {now}"
+            )
             if local.resolve() != directory.resolve():
-                print(f"[checkpoint] {name}: using the {now} model in {local} "
-                      "(trained there with the recipe if missing)")
+                print(
+                    f"[checkpoint] {name}: using the {now} model in {local} "
+                    "(trained there with the recipe if missing)"
+                )
                 return load_or_train(name, retrain=False, directory=local)
             retrain, reason = True, f"data changed to {now}"
     if retrain or not path.exists() or entry is None:
-        print(f"[checkpoint] {name}: {reason}; training with its recipe "
-              f"into {directory}")
+        print(
+            f"[checkpoint] {name}: {reason}; training with its recipe into {directory}"
+        )
         return train_and_save(name, directory)
     check_entry(name, entry)
     actual = sha256(path)

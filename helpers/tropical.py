@@ -9,14 +9,12 @@ real exponent vectors ``a_i`` and coefficients ``b_i``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
 from scipy.optimize import nnls
 
 from helpers._arrays import ArrayLike, as_float_array
-
 
 #: Additive identity of the max-plus semiring (the tropical "zero").
 TROPICAL_ZERO = -np.inf
@@ -52,12 +50,12 @@ def clear_winners(z: np.ndarray, samples: int = 64) -> np.ndarray:
     margin = 1e-6 * (1.0 + np.abs(x).sum(axis=1))
     step = max(1, (1 << 22) // n)  # bound the (points x terms) block in memory
     for lo in range(0, len(x), step):
-        vals = x[lo:lo + step] @ z[:, :-1].T + z[:, -1]
+        vals = x[lo : lo + step] @ z[:, :-1].T + z[:, -1]
         rows = np.arange(len(vals))
         best = vals.argmax(axis=1)
         top = vals[rows, best]
         vals[rows, best] = -np.inf
-        clear = top - vals.max(axis=1) > margin[lo:lo + step]
+        clear = top - vals.max(axis=1) > margin[lo : lo + step]
         sure[best[clear]] = True
     return sure
 
@@ -133,7 +131,7 @@ class TropicalPolynomial:
             raise ValueError(f"x must have shape (N, {self.dim}), got {xs.shape}")
         return xs @ self.exponents.T + self.coefficients
 
-    def __call__(self, x: ArrayLike) -> Union[np.ndarray, torch.Tensor]:
+    def __call__(self, x: ArrayLike) -> np.ndarray | torch.Tensor:
         """Evaluate ``max_i (a_i . x + b_i)`` at ``x`` of shape (N, d) -> (N,)."""
         values = self.terms(x).max(axis=1)
         if isinstance(x, torch.Tensor):
@@ -145,7 +143,7 @@ class TropicalPolynomial:
         """Index of a maximising monomial at each point (the linear region label)."""
         return self.terms(x).argmax(axis=1)
 
-    def _coerce(self, other: object) -> "TropicalPolynomial":
+    def _coerce(self, other: object) -> TropicalPolynomial:
         """Turn a real constant into the constant polynomial of the same dimension."""
         if isinstance(other, TropicalPolynomial):
             if other.dim != self.dim:
@@ -158,7 +156,7 @@ class TropicalPolynomial:
             return TropicalPolynomial(np.zeros((1, self.dim)), [float(other)])
         return NotImplemented  # type: ignore[return-value]
 
-    def __add__(self, other: object) -> "TropicalPolynomial":
+    def __add__(self, other: object) -> TropicalPolynomial:
         """Tropical sum ``max(f, g)``: the union of the two term lists."""
         g = self._coerce(other)
         if g is NotImplemented:
@@ -170,7 +168,7 @@ class TropicalPolynomial:
 
     __radd__ = __add__
 
-    def __mul__(self, other: object) -> "TropicalPolynomial":
+    def __mul__(self, other: object) -> TropicalPolynomial:
         """Tropical product ``f + g``: all pairwise sums of terms (Minkowski sum)."""
         g = self._coerce(other)
         if g is NotImplemented:
@@ -182,13 +180,17 @@ class TropicalPolynomial:
 
     __rmul__ = __mul__
 
-    def __pow__(self, power: float) -> "TropicalPolynomial":
+    def __pow__(self, power: float) -> TropicalPolynomial:
         """Tropical power ``f^t = t * f`` for a real ``t >= 0`` (scales every term)."""
-        is_real_tensor = (isinstance(power, torch.Tensor) and power.numel() == 1
-                          and not power.is_complex())
-        if not is_real_tensor and (isinstance(power, bool) or not isinstance(
-            power, (int, float, np.integer, np.floating)
-        )):
+        is_real_tensor = (
+            isinstance(power, torch.Tensor)
+            and power.numel() == 1
+            and not power.is_complex()
+        )
+        if not is_real_tensor and (
+            isinstance(power, bool)
+            or not isinstance(power, (int, float, np.integer, np.floating))
+        ):
             raise TypeError(
                 f"tropical powers need a real t >= 0, got {type(power).__name__}"
             )
@@ -233,7 +235,7 @@ class TropicalPolynomial:
                 alive[k] = False
         return cand[alive]
 
-    def simplify(self) -> "TropicalPolynomial":
+    def simplify(self) -> TropicalPolynomial:
         """The same function with only the upper-hull terms (the others never win)."""
         idx = self.upper_hull_terms()
         return TropicalPolynomial(self.exponents[idx], self.coefficients[idx])
@@ -280,10 +282,10 @@ class TropicalRational:
                 f"numerator has {self.p.dim} variables, denominator {self.q.dim}"
             )
 
-    def __call__(self, x: ArrayLike) -> Union[np.ndarray, torch.Tensor]:
+    def __call__(self, x: ArrayLike) -> np.ndarray | torch.Tensor:
         """Evaluate ``p(x) - q(x)``."""
         return self.p(x) - self.q(x)
 
-    def simplify(self) -> "TropicalRational":
+    def simplify(self) -> TropicalRational:
         """Drop the terms of ``p`` and ``q`` that never attain their maximum."""
         return TropicalRational(self.p.simplify(), self.q.simplify())

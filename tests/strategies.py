@@ -17,13 +17,19 @@ def polynomials(draw, dim: int | None = None, max_terms: int = 7):
     d = draw(st.integers(1, 3)) if dim is None else dim
     n = draw(st.integers(1, max_terms))
     if draw(st.booleans()):
-        a = draw(st.lists(st.lists(st.integers(0, 3), min_size=d, max_size=d),
-                          min_size=n, max_size=n))
+        a = draw(
+            st.lists(
+                st.lists(st.integers(0, 3), min_size=d, max_size=d),
+                min_size=n,
+                max_size=n,
+            )
+        )
         b = draw(st.lists(st.integers(-3, 3), min_size=n, max_size=n))
     else:
         val = st.floats(-3, 3, allow_nan=False).map(lambda v: round(v, 2))
-        a = draw(st.lists(st.lists(val, min_size=d, max_size=d), min_size=n,
-                          max_size=n))
+        a = draw(
+            st.lists(st.lists(val, min_size=d, max_size=d), min_size=n, max_size=n)
+        )
         b = draw(st.lists(val, min_size=n, max_size=n))
     return TropicalPolynomial(np.array(a, dtype=float), np.array(b, dtype=float))
 

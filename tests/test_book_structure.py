@@ -53,20 +53,6 @@ def test_chapter_template(path: Path):
         assert heading in markdown, f"{path.name} lacks {heading!r}"
     assert "{dropdown}" in markdown
     assert sum("assert " in "".join(c["source"]) for c in code) >= 2
-    for cell in code:
-        for line in "".join(cell["source"]).splitlines():
-            assert len(line) <= 88, f"{path.name}: {line[:40]}... is over 88 characters"
-
-
-def test_source_lines_fit_88_columns():
-    """The library, tests, benchmarks and scripts keep lines to 88 characters."""
-    too_long = []
-    for folder in ("helpers", "tests", "benchmarks", "scripts"):
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            for number, line in enumerate(path.read_text().splitlines(), 1):
-                if len(line) > 88:
-                    too_long.append(f"{path.relative_to(ROOT)}:{number}")
-    assert not too_long, too_long
 
 
 def _config() -> dict:
@@ -85,7 +71,7 @@ def test_repository_url_is_defined_once():
 
     repo = _config()["repository"]
     url, branch = repo["url"].rstrip("/"), repo["branch"]
-    assert REPOSITORY_URL == url
+    assert url == REPOSITORY_URL
     slug = url.removeprefix("https://github.com/")
     for path in NOTEBOOKS:
         cells = json.loads(path.read_text())["cells"]
@@ -93,14 +79,19 @@ def test_repository_url_is_defined_once():
         colab = r"https://colab\.research\.google\.com/github/[^)\s\"]+"
         links = re.findall(colab, badge)
         assert links == [
-            f"https://colab.research.google.com/github/{slug}/blob/{branch}/"
-            f"book/{path.name}"
+            (
+                f"https://colab.research.google.com/github/{slug}/blob/{branch}/"
+                f"book/{path.name}"
+            )
         ], (path.name, links)
         setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
         urls = re.findall(r"https://github\.com/[\w./-]+", setup)
         assert urls == [url], (path.name, urls)
-    readme_urls = set(re.findall(r"https://github\.com/[\w-]+/[\w-]+", (
-        ROOT / "README.md").read_text()))
+    readme_urls = set(
+        re.findall(
+            r"https://github\.com/[\w-]+/[\w-]+", (ROOT / "README.md").read_text()
+        )
+    )
     assert readme_urls <= {url}, readme_urls
 
 

@@ -3,9 +3,10 @@
 import subprocess
 import sys
 
+import torch
+
 import helpers
 import helpers._compat as compat
-import torch
 
 
 def test_shim_matches_a_bare_import():

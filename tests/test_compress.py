@@ -10,10 +10,23 @@ from hypothesis import strategies as st
 from torch import nn
 
 import helpers  # noqa: F401
-from helpers.compress import (METHODS, apply_plan, compress, compress_with_plans,
-                              error_bound, hidden_layers, input_radius, n_keep,
-                              neuron_view, output_gap, select_outputs, thinet,
-                              trace_chain, tropnnc, zonotope_kmeans)
+from helpers.compress import (
+    METHODS,
+    apply_plan,
+    compress,
+    compress_with_plans,
+    error_bound,
+    hidden_layers,
+    input_radius,
+    n_keep,
+    neuron_view,
+    output_gap,
+    select_outputs,
+    thinet,
+    trace_chain,
+    tropnnc,
+    zonotope_kmeans,
+)
 from helpers.compress.refit import consumer_rows
 from helpers.compress.thinet import greedy_removal
 from helpers.metrics import count_flops, count_parameters
@@ -24,8 +37,9 @@ FAST = settings(max_examples=12, deadline=None)
 class MLP(nn.Module):
     """Small ReLU network d -> h1 -> h2 -> out for the tests."""
 
-    def __init__(self, d: int = 6, h1: int = 12, h2: int = 8, out: int = 3,
-                 act: type = nn.ReLU) -> None:
+    def __init__(
+        self, d: int = 6, h1: int = 12, h2: int = 8, out: int = 3, act: type = nn.ReLU
+    ) -> None:
         super().__init__()
         self.fc1, self.act1 = nn.Linear(d, h1), act()
         self.fc2, self.act2 = nn.Linear(h1, h2), act()
@@ -54,8 +68,11 @@ class SmallConv(nn.Module):
 
     def __init__(self, c1: int = 6, c2: int = 5) -> None:
         super().__init__()
-        self.conv1, self.relu1, self.pool = nn.Conv2d(2, c1, 3, padding=1), nn.ReLU(), \
-            nn.MaxPool2d(2)
+        self.conv1, self.relu1, self.pool = (
+            nn.Conv2d(2, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         self.conv2, self.relu2 = nn.Conv2d(c1, c2, 3), nn.ReLU()
         self.flatten, self.fc = nn.Flatten(), nn.Linear(c2 * 2 * 2, 4)
 
@@ -75,8 +92,9 @@ def same_state(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def duplicated(distinct: int, copies: list[int], d: int, out: int,
-               seed: int) -> OneHidden:
+def duplicated(
+    distinct: int, copies: list[int], d: int, out: int, seed: int
+) -> OneHidden:
     """One hidden layer whose neurons repeat ``distinct`` rows, columns split."""
     gen = torch.Generator().manual_seed(seed)
     rows = torch.randn(distinct, d + 1, generator=gen, dtype=torch.float64)
@@ -101,9 +119,12 @@ def duplicated(distinct: int, copies: list[int], d: int, out: int,
 
 
 @FAST
-@given(distinct=st.integers(1, 6), extra=st.lists(st.integers(1, 4), min_size=6,
-                                                  max_size=6),
-       seed=st.integers(0, 10_000), gauge=st.sampled_from(["unit", "raw"]))
+@given(
+    distinct=st.integers(1, 6),
+    extra=st.lists(st.integers(1, 4), min_size=6, max_size=6),
+    seed=st.integers(0, 10_000),
+    gauge=st.sampled_from(["unit", "raw"]),
+)
 def test_tropnnc_merges_exact_duplicates(distinct, extra, seed, gauge):
     net = duplicated(distinct, extra[:distinct], d=4, out=3, seed=seed)
     if gauge == "unit":  # the unit gauge also merges positively rescaled copies
@@ -116,8 +137,9 @@ def test_tropnnc_merges_exact_duplicates(distinct, extra, seed, gauge):
     plan = tropnnc(net, "fc1", distinct / n, gauge=gauge, seed=seed)
     small = apply_plan(net, plan)
     assert small.fc1.out_features == distinct and small.fc2.in_features == distinct
-    x = torch.randn(256, 4, dtype=torch.float64, generator=torch.Generator()
-                    .manual_seed(seed))
+    x = torch.randn(
+        256, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)
+    )
     assert torch.allclose(small(x), net(x), atol=1e-5, rtol=0)
 
 
@@ -147,8 +169,9 @@ def test_every_method_shrinks_params_and_flops(method):
     assert small(x).shape == net(x).shape
 
 
-@pytest.mark.parametrize("method", ["tropnnc", "magnitude", "random",
-                                    "neural_path_kmeans"])
+@pytest.mark.parametrize(
+    "method", ["tropnnc", "magnitude", "random", "neural_path_kmeans"]
+)
 def test_keep_all_neurons_is_exact(method):
     torch.manual_seed(1)
     net = MLP()
@@ -167,8 +190,9 @@ def test_input_model_is_never_modified(method, refit):
     net.train()
     before = state(net)
     layers = ["fc2"] if method == "zonotope_kmeans" else None
-    small = compress(net, method, 0.5, layers=layers, data=torch.randn(50, 6),
-                     refit=refit)
+    small = compress(
+        net, method, 0.5, layers=layers, data=torch.randn(50, 6), refit=refit
+    )
     assert same_state(before, state(net))
     assert net.training and all(m.training for m in net.modules())
     assert small is not net and small.training
@@ -176,8 +200,9 @@ def test_input_model_is_never_modified(method, refit):
 
 def test_batchnorm_is_folded_and_removed():
     torch.manual_seed(3)
-    net = nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(),
-                        nn.Linear(16, 3))
+    net = nn.Sequential(
+        nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3)
+    )
     net.train()
     net(torch.randn(200, 5) * 3 + 1)  # gives the BatchNorm running statistics
     net.eval()
@@ -254,12 +279,14 @@ def test_thinet_scaling_and_refit_are_least_squares():
     scaling = plan.info["scaling"]
     assert plan.data_driven and plan.n_after == 10 and scaling.shape == (10,)
     kept = np.flatnonzero(plan.assignment >= 0)
-    assert np.allclose(plan.consumer_weight.numpy(),
-                       net.fc2.weight.detach().double().numpy()[:, kept] * scaling)
+    assert np.allclose(
+        plan.consumer_weight.numpy(),
+        net.fc2.weight.detach().double().numpy()[:, kept] * scaling,
+    )
     refit = thinet(net, "fc1", 0.5, data=x, refit=True)
     err = output_gap(net, apply_plan(net, plan), "fc2", x)
     err_refit = output_gap(net, apply_plan(net, refit), "fc2", x)
-    assert np.mean(err_refit ** 2) <= np.mean(err ** 2) + 1e-9
+    assert np.mean(err_refit**2) <= np.mean(err**2) + 1e-9
 
 
 @pytest.mark.parametrize("method", ["tropnnc", "magnitude", "neural_path_kmeans"])
@@ -272,15 +299,16 @@ def test_refit_never_increases_sample_error(method):
     assert not free.data_driven and fitted.data_driven
     e_free = output_gap(net, apply_plan(net, free), "fc2", x)
     e_fit = output_gap(net, apply_plan(net, fitted), "fc2", x)
-    assert np.mean(e_fit ** 2) <= np.mean(e_free ** 2) * (1 + 1e-6) + 1e-9
+    assert np.mean(e_fit**2) <= np.mean(e_free**2) * (1 + 1e-6) + 1e-9
 
 
 def test_data_formats_give_the_same_rows():
     torch.manual_seed(9)
     net = MLP()
     x, y = torch.randn(96, 6), torch.randint(0, 3, (96,))
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y),
-                                         batch_size=32)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=32
+    )
     ref = consumer_rows(net, "fc2", x)
     for data in [(x, y), loader, [x[:50], x[50:]]]:
         z, t = consumer_rows(net, "fc2", data)
@@ -304,10 +332,14 @@ def test_seeds_make_methods_deterministic():
 
 
 @FAST
-@given(seed=st.integers(0, 10_000), keep=st.sampled_from([0.1, 0.3, 0.6]),
-       method=st.sampled_from(["tropnnc", "neural_path_kmeans", "magnitude", "random",
-                               "thinet"]),
-       refit=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    keep=st.sampled_from([0.1, 0.3, 0.6]),
+    method=st.sampled_from(
+        ["tropnnc", "neural_path_kmeans", "magnitude", "random", "thinet"]
+    ),
+    refit=st.booleans(),
+)
 def test_bound_holds_on_random_networks(seed, keep, method, refit):
     torch.manual_seed(seed)
     net = OneHidden(5, 24, 3).double()
@@ -334,19 +366,34 @@ def test_bound_of_zonotope_kmeans_is_the_kmeans_cost():
 # --------------------------------------------------------------------------- #
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"method": "tropnnc", "keep": 0.0}, ValueError, "keep"),
-    ({"method": "tropnnc", "keep": 1.5}, ValueError, "keep"),
-    ({"method": "tropnnc", "keep": float("nan")}, ValueError, "keep"),
-    ({"method": "tropnnc", "keep": "half"}, TypeError, "keep"),
-    ({"method": "pruneit", "keep": 0.5}, ValueError, "unknown method"),
-    ({"method": "tropnnc", "keep": 0.5, "layers": ["fc9"]}, ValueError, "no module"),
-    ({"method": "tropnnc", "keep": 0.5, "layers": ["act1"]}, TypeError, "only Linear"),
-    ({"method": "tropnnc", "keep": 0.5, "layers": ["fc3"]}, ValueError, "output layer"),
-    ({"method": "thinet", "keep": 0.5}, ValueError, "data"),
-    ({"method": "magnitude", "keep": 0.5, "refit": True}, ValueError, "data"),
-    ({"method": "tropnnc", "keep": 0.5, "gauge": "weird"}, ValueError, "gauge"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"method": "tropnnc", "keep": 0.0}, ValueError, "keep"),
+        ({"method": "tropnnc", "keep": 1.5}, ValueError, "keep"),
+        ({"method": "tropnnc", "keep": float("nan")}, ValueError, "keep"),
+        ({"method": "tropnnc", "keep": "half"}, TypeError, "keep"),
+        ({"method": "pruneit", "keep": 0.5}, ValueError, "unknown method"),
+        (
+            {"method": "tropnnc", "keep": 0.5, "layers": ["fc9"]},
+            ValueError,
+            "no module",
+        ),
+        (
+            {"method": "tropnnc", "keep": 0.5, "layers": ["act1"]},
+            TypeError,
+            "only Linear",
+        ),
+        (
+            {"method": "tropnnc", "keep": 0.5, "layers": ["fc3"]},
+            ValueError,
+            "output layer",
+        ),
+        ({"method": "thinet", "keep": 0.5}, ValueError, "data"),
+        ({"method": "magnitude", "keep": 0.5, "refit": True}, ValueError, "data"),
+        ({"method": "tropnnc", "keep": 0.5, "gauge": "weird"}, ValueError, "gauge"),
+    ],
+)
 def test_bad_input_raises_and_leaves_model_untouched(kwargs, error, match):
     torch.manual_seed(12)
     net = MLP()
@@ -404,7 +451,7 @@ def test_data_driven_options_on_conv_consumers(method):
     assert small(x).shape == (60, 4)
     e_free = output_gap(net, apply_plan(net, free), "conv2", x)
     e_fit = output_gap(net, small, "conv2", x)
-    assert np.mean(e_fit ** 2) < np.mean(e_free ** 2)
+    assert np.mean(e_fit**2) < np.mean(e_free**2)
 
 
 def test_compression_figures_are_returned_with_titles():
@@ -418,19 +465,41 @@ def test_compression_figures_are_returned_with_titles():
     from helpers.viz import compress as viz
 
     rng = np.random.default_rng(0)
-    results = pd.DataFrame([{"network": n, "method": m, "keep": k,
-                             "accuracy": rng.random(), "accuracy_ft": rng.random(),
-                             "measured": rng.random(), "bound": 2.0}
-                            for n in ["A", "B"] for m in ["tropnnc", "random"]
-                            for k in [0.5, 0.1]])
-    costs = pd.DataFrame([{"network": "A", "keep": k, "params": 100 * k,
-                           "flops": 10 * k, "latency_ms": 1.0} for k in [1.0, 0.5]])
+    results = pd.DataFrame(
+        [
+            {
+                "network": n,
+                "method": m,
+                "keep": k,
+                "accuracy": rng.random(),
+                "accuracy_ft": rng.random(),
+                "measured": rng.random(),
+                "bound": 2.0,
+            }
+            for n in ["A", "B"]
+            for m in ["tropnnc", "random"]
+            for k in [0.5, 0.1]
+        ]
+    )
+    costs = pd.DataFrame(
+        [
+            {
+                "network": "A",
+                "keep": k,
+                "params": 100 * k,
+                "flops": 10 * k,
+                "latency_ms": 1.0,
+            }
+            for k in [1.0, 0.5]
+        ]
+    )
     gens = rng.normal(size=(12, 5))
     figures = [
         viz.plot_accuracy_vs_keep(results, {"A": 0.9}),
         viz.plot_bound_vs_error(results[results["network"] == "A"]),
-        viz.plot_clusters(gens, np.arange(12) % 3, weights=rng.random(12) + 0.1,
-                          centers=gens[:3]),
+        viz.plot_clusters(
+            gens, np.arange(12) % 3, weights=rng.random(12) + 0.1, centers=gens[:3]
+        ),
         viz.plot_zonotopes((gens[:6], gens[6:]), {"tropnnc": (gens[:2], gens[6:8])}),
         viz.plot_savings(costs),
         viz.plot_neuron_scales(rng.random(9) + 0.1, rng.random(9) + 0.1),

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 from torch import nn
 
 import helpers  # noqa: F401  (makes torchvision importable)
-from helpers.compress import (ADAPTERS, METHODS, adapter_for, compress,
-                              compress_with_plans, fold_batchnorm, hidden_layers,
-                              n_keep, neuron_view, thinet)
+from helpers.compress import (
+    ADAPTERS,
+    METHODS,
+    adapter_for,
+    compress,
+    compress_with_plans,
+    fold_batchnorm,
+    hidden_layers,
+    n_keep,
+    neuron_view,
+    thinet,
+)
 from helpers.compress.channel_similarity import similarity_distances
 from helpers.compress.layers import Conv2dAdapter, LayerAdapter, _finish
 from helpers.compress.refit import consumer_rows
@@ -23,19 +32,34 @@ from helpers.models import lenet5
 class SmallVGG(nn.Module):
     """A VGG-like net: [conv-bn-relu] x2, pool, [conv-bn-relu], pool, fc-relu-fc."""
 
-    def __init__(self, widths: tuple[int, int, int] = (8, 8, 12), hidden: int = 10,
-                 classes: int = 4) -> None:
+    def __init__(
+        self,
+        widths: tuple[int, int, int] = (8, 8, 12),
+        hidden: int = 10,
+        classes: int = 4,
+    ) -> None:
         super().__init__()
         c1, c2, c3 = widths
         self.features = nn.Sequential(
-            nn.Conv2d(3, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2),
-            nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c2, c3, 3, padding=1, bias=False), nn.BatchNorm2d(c3),
-            nn.ReLU(), nn.MaxPool2d(2))
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c3 * 4, hidden),
-                                        nn.ReLU(), nn.Dropout(0.2),
-                                        nn.Linear(hidden, classes))
+            nn.Conv2d(3, c1, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c3 * 4, hidden),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(hidden, classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for (N, 3, 8, 8) images."""
@@ -62,11 +86,13 @@ def vgg(seed: int = 0, **kwargs) -> SmallVGG:
     return randomize_batchnorm(SmallVGG(**kwargs), seed)
 
 
-def images(n: int = 64, seed: int = 0, size: int = 8, channels: int = 3
-           ) -> torch.Tensor:
+def images(
+    n: int = 64, seed: int = 0, size: int = 8, channels: int = 3
+) -> torch.Tensor:
     """Seeded random images."""
-    return torch.randn(n, channels, size, size,
-                       generator=torch.Generator().manual_seed(seed))
+    return torch.randn(
+        n, channels, size, size, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -95,20 +121,28 @@ def test_batchnorm_folding_matches_the_unfolded_module():
     bn = randomize_batchnorm(nn.BatchNorm2d(5).double())
     adapter = adapter_for(conv)
     rows, bias = fold_batchnorm(adapter.rows(conv), adapter.bias(conv), bn)
-    folded = adapter.rebuild(conv, adapter.weight_from_rows(rows, conv),
-                             torch.from_numpy(bias))
+    folded = adapter.rebuild(
+        conv, adapter.weight_from_rows(rows, conv), torch.from_numpy(bias)
+    )
     x = torch.randn(4, 3, 6, 6, dtype=torch.float64)
     with torch.no_grad():
         assert torch.allclose(folded(x), bn(conv(x)), atol=1e-12)
 
 
 def test_duplicated_channels_merge_exactly_through_batchnorm():
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
-                        nn.Conv2d(6, 4, 3)).double()
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 4, 3)
+    ).double()
     randomize_batchnorm(net, 1)
     with torch.no_grad():  # channels 3..5 repeat 0..2 (kernel, bias, BN statistics)
-        for p in [net[0].weight, net[0].bias, net[1].weight, net[1].bias,
-                  net[1].running_mean, net[1].running_var]:
+        for p in [
+            net[0].weight,
+            net[0].bias,
+            net[1].weight,
+            net[1].bias,
+            net[1].running_mean,
+            net[1].running_var,
+        ]:
             p[3:] = p[:3]
         kernels = net[3].weight[:, :3].clone()
         net[3].weight[:, :3] = 0.25 * kernels
@@ -138,8 +172,13 @@ def test_keep_all_reproduces_vgg_and_lenet(method):
 
 def test_keep_all_reproduces_with_zonotope_kmeans():
     torch.manual_seed(4)
-    net = nn.Sequential(nn.Conv2d(2, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                        nn.Flatten(), nn.Linear(6, 1))
+    net = nn.Sequential(
+        nn.Conv2d(2, 6, 3),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 1),
+    )
     x = torch.randn(30, 2, 6, 6)
     small = compress(net, "zonotope_kmeans", 1.0)
     with torch.no_grad():
@@ -156,24 +195,42 @@ def conv_cost(c_in: int, c_out: int, pixels: int) -> tuple[int, int]:
     return c_out * c_in * 9, 2 * c_out * c_in * 9 * pixels
 
 
-@pytest.mark.parametrize("method", ["tropnnc", "l1_filter", "channel_similarity",
-                                    "thinet"])
+@pytest.mark.parametrize(
+    "method", ["tropnnc", "l1_filter", "channel_similarity", "thinet"]
+)
 def test_compressed_vgg_is_smaller_as_planned(method):
     net = vgg(5, widths=(8, 8, 12), hidden=10)
     small, plans = compress_with_plans(net, method, 0.5, data=images(50, 3))
-    assert hidden_layers(net) == ["features.0", "features.3", "features.7",
-                                  "classifier.1"]
+    assert hidden_layers(net) == [
+        "features.0",
+        "features.3",
+        "features.7",
+        "classifier.1",
+    ]
     assert [p.layer for p in plans] == hidden_layers(net)
     widths = [small.features[i].out_channels for i in (0, 3, 7)]
     hidden = small.classifier[1].out_features
     assert widths <= [4, 4, 6] and hidden <= 5
     assert all(isinstance(small.features[i], nn.Identity) for i in (1, 4, 8))
     c1, c2, c3 = widths
-    params = (conv_cost(3, c1, 64)[0] + c1 + conv_cost(c1, c2, 64)[0] + c2
-              + conv_cost(c2, c3, 16)[0] + c3 + c3 * 4 * hidden + hidden
-              + hidden * 4 + 4)
-    flops = (conv_cost(3, c1, 64)[1] + conv_cost(c1, c2, 64)[1]
-             + conv_cost(c2, c3, 16)[1] + 2 * (c3 * 4 * hidden + hidden * 4))
+    params = (
+        conv_cost(3, c1, 64)[0]
+        + c1
+        + conv_cost(c1, c2, 64)[0]
+        + c2
+        + conv_cost(c2, c3, 16)[0]
+        + c3
+        + c3 * 4 * hidden
+        + hidden
+        + hidden * 4
+        + 4
+    )
+    flops = (
+        conv_cost(3, c1, 64)[1]
+        + conv_cost(c1, c2, 64)[1]
+        + conv_cost(c2, c3, 16)[1]
+        + 2 * (c3 * 4 * hidden + hidden * 4)
+    )
     assert count_parameters(small) == params < count_parameters(net)
     assert count_flops(small, (1, 3, 8, 8)) == flops < count_flops(net, (1, 3, 8, 8))
     assert small(images(3)).shape == (3, 4)
@@ -184,8 +241,9 @@ def small_resnet() -> nn.Module:
     from torchvision.models.resnet import Bottleneck, ResNet
 
     torch.manual_seed(6)
-    return randomize_batchnorm(ResNet(Bottleneck, [1, 1, 1, 1], num_classes=5,
-                                      width_per_group=8), 6)
+    return randomize_batchnorm(
+        ResNet(Bottleneck, [1, 1, 1, 1], num_classes=5, width_per_group=8), 6
+    )
 
 
 def test_bottleneck_inner_convs_compress_and_the_rest_is_refused():
@@ -206,8 +264,10 @@ def test_bottleneck_inner_convs_compress_and_the_rest_is_refused():
     assert count_parameters(small) < count_parameters(net)
     assert count_flops(small, (1, 3, 32, 32)) < count_flops(net, (1, 3, 32, 32))
     before = state(net)
-    for layer, match in [("layer1.0.conv3", "unsupported operation"),
-                         ("conv1", "flows into 2 operations")]:
+    for layer, match in [
+        ("layer1.0.conv3", "unsupported operation"),
+        ("conv1", "flows into 2 operations"),
+    ]:
         with pytest.raises(ValueError, match=match):
             compress(net, "tropnnc", 0.5, layers=[layer])
     assert same_state(before, state(net))
@@ -225,8 +285,9 @@ def test_l1_filter_keeps_the_largest_raw_kernels():
     kept = np.flatnonzero(plan.assignment >= 0)
     assert set(kept) == set(np.argsort(-norms)[:4])
     view = neuron_view(net, "features.0")
-    assert np.allclose(plan.consumer_weight.numpy().transpose(1, 0, 2, 3)
-                       .reshape(4, -1), view.C[kept])  # no merge, no rescaling
+    assert np.allclose(
+        plan.consumer_weight.numpy().transpose(1, 0, 2, 3).reshape(4, -1), view.C[kept]
+    )  # no merge, no rescaling
 
 
 def test_channel_similarity_distance_is_the_stated_formula():
@@ -242,6 +303,7 @@ def test_channel_similarity_distance_is_the_stated_formula():
     rows = view.A
     dist = np.linalg.norm(rows[:, None] - rows[None], axis=2)
     from helpers.compress.channel_similarity import channel_statistics
+
     assert np.allclose(similarity_distances(*channel_statistics(net, "0")), dist)
 
 
@@ -252,7 +314,7 @@ def test_thinet_conv_rows_are_windows_picked_before_unfolding(monkeypatch):
     z = net.features[:3](x)
     gen = torch.Generator().manual_seed(0)
     rows, outs = Conv2dAdapter().sample(conv, z, conv(z), 5, gen)
-    unfolded = nn.functional.unfold(z, 3, padding=1)          # reference only
+    unfolded = nn.functional.unfold(z, 3, padding=1)  # reference only
     pick = torch.randint(64, (20, 5), generator=torch.Generator().manual_seed(0))
     ref = torch.gather(unfolded, 2, pick[:, None, :].expand(-1, 144, -1))
     assert torch.allclose(rows, ref.permute(0, 2, 1).reshape(100, 144))
@@ -278,8 +340,11 @@ def test_thinet_conv_rows_are_windows_picked_before_unfolding(monkeypatch):
 
 def one_hidden(rows: torch.Tensor, cols: torch.Tensor) -> nn.Sequential:
     """x -> relu(rows x^) -> cols, in float64."""
-    net = nn.Sequential(nn.Linear(rows.shape[1] - 1, len(rows)), nn.ReLU(),
-                        nn.Linear(len(rows), cols.shape[0])).double()
+    net = nn.Sequential(
+        nn.Linear(rows.shape[1] - 1, len(rows)),
+        nn.ReLU(),
+        nn.Linear(len(rows), cols.shape[0]),
+    ).double()
     with torch.no_grad():
         net[0].weight.copy_(rows[:, :-1])
         net[0].bias.copy_(rows[:, -1])
@@ -290,8 +355,12 @@ def one_hidden(rows: torch.Tensor, cols: torch.Tensor) -> nn.Sequential:
 
 def merge_error(net: nn.Sequential, keep: float, gauge: str) -> float:
     """Largest output change when TropNNC merges in ``gauge``."""
-    x = torch.randn(300, net[0].in_features, dtype=torch.float64,
-                    generator=torch.Generator().manual_seed(1))
+    x = torch.randn(
+        300,
+        net[0].in_features,
+        dtype=torch.float64,
+        generator=torch.Generator().manual_seed(1),
+    )
     with torch.no_grad():
         small = compress(net, "tropnnc", keep, gauge=gauge)
         return float((small(x) - net(x)).abs().max())
@@ -330,9 +399,17 @@ class Conv1dAdapter(LayerAdapter):
 
     def rebuild(self, old, weight, bias):
         """A Conv1d like ``old`` with new widths."""
-        new = nn.Conv1d(weight.shape[1], weight.shape[0], old.kernel_size, old.stride,
-                        old.padding, old.dilation, 1, bias is not None,
-                        dtype=old.weight.dtype)
+        new = nn.Conv1d(
+            weight.shape[1],
+            weight.shape[0],
+            old.kernel_size,
+            old.stride,
+            old.padding,
+            old.dilation,
+            1,
+            bias is not None,
+            dtype=old.weight.dtype,
+        )
         return _finish(new, old, weight, bias)
 
 
@@ -376,19 +453,28 @@ def test_wide_rows_cluster_in_their_span_with_capped_work():
 
 
 @settings(max_examples=15, deadline=None)
-@given(kernel=st.integers(1, 3), stride=st.integers(1, 2), padding=st.integers(0, 2),
-       dilation=st.integers(1, 2), size=st.integers(5, 9), seed=st.integers(0, 99))
-def test_sampled_patches_equal_unfolded_ones(kernel, stride, padding, dilation, size,
-                                             seed):
+@given(
+    kernel=st.integers(1, 3),
+    stride=st.integers(1, 2),
+    padding=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    size=st.integers(5, 9),
+    seed=st.integers(0, 99),
+)
+def test_sampled_patches_equal_unfolded_ones(
+    kernel, stride, padding, dilation, size, seed
+):
     torch.manual_seed(seed)
     conv = nn.Conv2d(3, 4, kernel, stride, padding, dilation)
     x = torch.randn(6, 3, size, size)
     y = conv(x)
-    rows, outs = Conv2dAdapter().sample(conv, x, y, 7,
-                                        torch.Generator().manual_seed(seed))
+    rows, outs = Conv2dAdapter().sample(
+        conv, x, y, 7, torch.Generator().manual_seed(seed)
+    )
     full = nn.functional.unfold(x, kernel, dilation, padding, stride)  # reference
-    pick = torch.randint(y.shape[2] * y.shape[3], (6, 7),
-                         generator=torch.Generator().manual_seed(seed))
+    pick = torch.randint(
+        y.shape[2] * y.shape[3], (6, 7), generator=torch.Generator().manual_seed(seed)
+    )
     ref = torch.gather(full, 2, pick[:, None, :].expand(-1, full.shape[1], -1))
     assert torch.allclose(rows, ref.permute(0, 2, 1).reshape(42, -1))
     w = conv.weight.reshape(4, -1)

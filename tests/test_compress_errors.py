@@ -52,8 +52,9 @@ def state(model: nn.Module) -> dict[str, torch.Tensor]:
 def untouched(before: dict, model: nn.Module) -> bool:
     """True when ``model`` still holds exactly the tensors of ``before``."""
     after = state(model)
-    return before.keys() == after.keys() and all(torch.equal(before[k], after[k])
-                                                  for k in before)
+    return before.keys() == after.keys() and all(
+        torch.equal(before[k], after[k]) for k in before
+    )
 
 
 @pytest.mark.parametrize("act", [nn.GELU, nn.LeakyReLU, nn.Sigmoid])
@@ -92,22 +93,40 @@ def test_batchnorm_in_training_mode_is_refused():
         assert torch.allclose(small(x), net(x), atol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"method": "tropnnc", "keep": 0.0}, ValueError, "keep"),
-    ({"method": "tropnnc", "keep": -0.5}, ValueError, "keep"),
-    ({"method": "tropnnc", "keep": 1.01}, ValueError, "keep"),
-    ({"method": "prune_it", "keep": 0.5}, ValueError, "unknown method 'prune_it'"),
-    ({"method": "tropnnc", "keep": 0.5, "layers": ["conv9"]}, ValueError,
-     "no module named 'conv9'"),
-    ({"method": "tropnnc", "keep": 0.5, "layers": ["bn1"]}, TypeError,
-     "'bn1' is a BatchNorm2d"),
-    ({"method": "tropnnc", "keep": 0.5, "guage": "raw"}, TypeError,
-     r"unknown option\(s\) \['guage'\].*gauge"),
-    ({"method": "magnitude", "keep": 0.5, "gauge": "raw"}, TypeError,
-     "unknown option"),
-    ({"method": "thinet", "keep": 0.5, "data": torch.randn(8, 3, 8, 8)}, ValueError,
-     "does not fit"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"method": "tropnnc", "keep": 0.0}, ValueError, "keep"),
+        ({"method": "tropnnc", "keep": -0.5}, ValueError, "keep"),
+        ({"method": "tropnnc", "keep": 1.01}, ValueError, "keep"),
+        ({"method": "prune_it", "keep": 0.5}, ValueError, "unknown method 'prune_it'"),
+        (
+            {"method": "tropnnc", "keep": 0.5, "layers": ["conv9"]},
+            ValueError,
+            "no module named 'conv9'",
+        ),
+        (
+            {"method": "tropnnc", "keep": 0.5, "layers": ["bn1"]},
+            TypeError,
+            "'bn1' is a BatchNorm2d",
+        ),
+        (
+            {"method": "tropnnc", "keep": 0.5, "guage": "raw"},
+            TypeError,
+            r"unknown option\(s\) \['guage'\].*gauge",
+        ),
+        (
+            {"method": "magnitude", "keep": 0.5, "gauge": "raw"},
+            TypeError,
+            "unknown option",
+        ),
+        (
+            {"method": "thinet", "keep": 0.5, "data": torch.randn(8, 3, 8, 8)},
+            ValueError,
+            "does not fit",
+        ),
+    ],
+)
 def test_bad_arguments_name_the_problem(kwargs, error, match):
     net = Chain().eval()
     before = state(net)
@@ -134,8 +153,10 @@ def test_non_finite_weights_are_refused_naming_the_layer(bad, where):
     for method in ["tropnnc", "magnitude"]:
         with pytest.raises(ValueError, match=f"'{where}'.*NaN or infinite"):
             compress(net, method, 0.5)
-    assert all(torch.equal(a.nan_to_num(), b.nan_to_num())
-               for a, b in zip(before.values(), state(net).values()))
+    assert all(
+        torch.equal(a.nan_to_num(), b.nan_to_num())
+        for a, b in zip(before.values(), state(net).values())
+    )
 
 
 def test_plan_for_another_width_is_refused():
@@ -147,19 +168,21 @@ def test_plan_for_another_width_is_refused():
     other = nn.Sequential(nn.Linear(7, 12), nn.ReLU(), nn.Linear(12, 3))
     with pytest.raises(ValueError, match="does not match the shapes"):
         apply_plan(other, plan)
-    renamed = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Dropout(),
-                            nn.Linear(12, 3))
+    renamed = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Dropout(), nn.Linear(12, 3))
     with pytest.raises(ValueError, match="another model structure"):
         apply_plan(renamed, plan)
     assert untouched(before, wide)
 
 
-@pytest.mark.parametrize("data, error, match", [
-    (torch.randn(20, 7), ValueError, "does not fit"),
-    (torch.randn(20, 5, dtype=torch.float64), TypeError, "dtype torch.float64"),
-    (torch.randint(0, 3, (20, 5)), TypeError, "floating-point"),
-    (torch.full((20, 5), float("nan")), ValueError, "NaN"),
-])
+@pytest.mark.parametrize(
+    "data, error, match",
+    [
+        (torch.randn(20, 7), ValueError, "does not fit"),
+        (torch.randn(20, 5, dtype=torch.float64), TypeError, "dtype torch.float64"),
+        (torch.randint(0, 3, (20, 5)), TypeError, "floating-point"),
+        (torch.full((20, 5), float("nan")), ValueError, "NaN"),
+    ],
+)
 def test_bad_data_is_a_clear_error(data, error, match):
     net = mlp()
     before = state(net)

@@ -145,8 +145,10 @@ def _write_mnist(raw: Path, n_images: int, n_labels: int, top_label: int = 9) ->
 
 @pytest.mark.parametrize(
     "n_images, n_labels, top, reason",
-    [(60, 5, 9, "60 images in train-images-idx3-ubyte but 5 labels"),
-     (20, 20, 255, "labels must lie in 0..9, found 255")],
+    [
+        (60, 5, 9, "60 images in train-images-idx3-ubyte but 5 labels"),
+        (20, 20, 255, "labels must lie in 0..9, found 255"),
+    ],
 )
 def test_mismatched_or_out_of_range_labels_are_moved_aside_by_name(
     tmp_path, capsys, n_images, n_labels, top, reason
@@ -163,8 +165,9 @@ def test_mismatched_or_out_of_range_labels_are_moved_aside_by_name(
     assert not (raw / "train-labels-idx1-ubyte").exists()
 
 
-def test_corrupt_fashion_file_is_moved_aside_not_overwritten(tmp_path, capsys,
-                                                               monkeypatch):
+def test_corrupt_fashion_file_is_moved_aside_not_overwritten(
+    tmp_path, capsys, monkeypatch
+):
     """A truncated file survives under a new name; the fallback never writes over it."""
     debian = tmp_path / "debian"
     debian.mkdir()
@@ -174,13 +177,19 @@ def test_corrupt_fashion_file_is_moved_aside_not_overwritten(tmp_path, capsys,
     bad = raw / "t10k-images-idx3-ubyte"
     content = bad.read_bytes()[:-100]  # truncated
     bad.write_bytes(content)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         with gzip.open(debian / f"{name}.gz", "wb") as fh:
-            fh.write((raw / name).read_bytes() if name != bad.name else
-                     content + bytes(100))
-    _, _, source = data.load_datasets("fashion_mnist", root=tmp_path / "data",
-                                      verbose=False)
+            fh.write(
+                (raw / name).read_bytes() if name != bad.name else content + bytes(100)
+            )
+    _, _, source = data.load_datasets(
+        "fashion_mnist", root=tmp_path / "data", verbose=False
+    )
     out = capsys.readouterr().out
     assert str(bad) in out and "holds 15,580 bytes" in out
     assert (raw / "t10k-images-idx3-ubyte.bad").read_bytes() == content
@@ -234,7 +243,8 @@ def test_load_substitute_is_the_offline_cifar10(tmp_path, capsys):
     assert source.name == data.SUBSTITUTE_NAME and source.is_substitute
     assert source.requested == "fashion_mnist_32" and x.is_contiguous()
     assert "padded to 32x32 with 3 identical channels" in source.origin
-    cx, cy, cifar = data.load_tensors("cifar10", train=False, limit=20, seed=4,
-                                      root=tmp_path, verbose=False)
+    cx, cy, cifar = data.load_tensors(
+        "cifar10", train=False, limit=20, seed=4, root=tmp_path, verbose=False
+    )
     if cifar.is_substitute:  # offline: the same images and the same data name
         assert torch.equal(cx, x) and torch.equal(cy, y) and cifar.name == source.name

@@ -4,22 +4,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from torch import nn  # noqa: E402
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
 
-from helpers import hybrid  # noqa: E402
-from helpers.train import (  # noqa: E402
+from helpers import hybrid
+from helpers.train import (
     RECIPES,
-    checkpoint_dir,
     ShuffledBatches,
+    checkpoint_dir,
     fit,
     read_manifest,
 )
-from helpers.viz import training as viz  # noqa: E402
+from helpers.viz import training as viz
 
 WIDTH = 1 / 16  # channels 8, 8, 16, 16, 16: d = 16, h = 32
 
@@ -200,8 +200,14 @@ def test_split_and_fit_keep_best_keeps_the_best_epoch():
     again = hybrid.split_train_val(x, y, 0.25, seed=3)
     assert torch.equal(again[1][0], xv)
     net = hybrid.HybridNet("relu", width=WIDTH, num_classes=2)
-    hist = fit(net, ShuffledBatches(xt, yt, 32), val=(xv, yv), keep_best=True,
-               epochs=3, progress=False)
+    hist = fit(
+        net,
+        ShuffledBatches(xt, yt, 32),
+        val=(xv, yv),
+        keep_best=True,
+        epochs=3,
+        progress=False,
+    )
     assert hist["epoch"] == [1, 2, 3]
     best = hist["best_epoch"][0]
     assert hist["val_acc"][best - 1] == max(hist["val_acc"])
@@ -216,7 +222,7 @@ def test_pruning_grid_and_accuracy_on_features():
     head = _trained_like(hybrid.make_head("relu", 16, 32, 10))
     feats, labels = torch.randn(64, 16), torch.randint(0, 10, (64,))
     grid = hybrid.pruning_grid(head, feats, labels, ratios=(0.5, 0.9), progress=False)
-    assert grid.shape == (2, 2) and ((0 <= grid) & (grid <= 1)).all()
+    assert grid.shape == (2, 2) and ((grid >= 0) & (grid <= 1)).all()
     pruned = hybrid.prune_head(head, 0.9, 0.5)
     direct = hybrid.accuracy_on_features(pruned, feats, labels)
     assert grid[1, 0] == direct
@@ -258,8 +264,10 @@ def test_recipes_registered_and_shipped_checkpoints_load(seed):
     with pytest.raises(ValueError, match="seed"):
         hybrid.checkpoint_name("relu", seed=-1)
     if missing:
-        pytest.skip(f"not shipped in {checkpoint_dir()}: {missing} (chapter 6 trains "
-                    "them when run)")
+        pytest.skip(
+            f"not shipped in {checkpoint_dir()}: {missing} (chapter 6 trains "
+            "them when run)"
+        )
 
 
 def test_recipe_builds_are_seeded_and_distinct():
@@ -280,8 +288,9 @@ def test_near_zero_by_layer_and_row_drift():
         head.pieces[0].weight.zero_()
         head.pieces[0].weight[0, 0] = 1.0
     shares = hybrid.near_zero_by_layer(head)
-    assert shares["first linear"] == pytest.approx((80 - 1) / 160 + 80 / 160 * 0.0,
-                                                   abs=0.1)
+    assert shares["first linear"] == pytest.approx(
+        (80 - 1) / 160 + 80 / 160 * 0.0, abs=0.1
+    )
     assert set(shares) == {"first linear", "last linear"}
     w = torch.randn(4, 3)
     moved = w.clone()
@@ -310,8 +319,11 @@ def test_removing_never_winning_units_keeps_the_output(seed, kind):
         torch.testing.assert_close(small(x), head(x))
     removed = int(never.sum())
     saved = hybrid.head_parameters(head) - hybrid.head_parameters(small)
-    live_cols = (head.morph.mask[:, torch.as_tensor(never)].sum()
-                 if head.morph.mask is not None else removed * 20)
+    live_cols = (
+        head.morph.mask[:, torch.as_tensor(never)].sum()
+        if head.morph.mask is not None
+        else removed * 20
+    )
     assert saved == removed * (6 + 2) + int(live_cols)
     with pytest.raises(ValueError, match="keep"):
         hybrid.remove_units(head, np.zeros(20, dtype=bool))
@@ -334,8 +346,9 @@ def test_recalibrate_batchnorm_matches_the_data():
     with pytest.raises(ValueError, match="features"):
         hybrid.recalibrate_batchnorm(head, torch.randn(1, 8))
     labels = torch.randint(0, 3, (96,), generator=torch.Generator().manual_seed(1))
-    grid = hybrid.pruning_grid(head, feats, labels, (0.5,), progress=False,
-                               calibration=feats)
+    grid = hybrid.pruning_grid(
+        head, feats, labels, (0.5,), progress=False, calibration=feats
+    )
     pruned = hybrid.recalibrate_batchnorm(hybrid.prune_head(head, 0.5, 0.5), feats)
     assert grid[0, 0] == hybrid.accuracy_on_features(pruned, feats, labels)
 
@@ -351,9 +364,17 @@ def test_weight_decay_pulls_unused_rows_to_zero():
         head = hybrid.make_head("sparse", 6, 16, 2)
         dead = ~head.morph.mask.any(dim=0)
         start = head.fc1.weight.detach().clone()
-        hist = fit(head, ShuffledBatches(x, y, 8), val=(x, y), keep_best=True,
-                   epochs=4, lr=1e-2, progress=False, weight_decay=decay,
-                   track=lambda m: {"n": 1.0})
+        hist = fit(
+            head,
+            ShuffledBatches(x, y, 8),
+            val=(x, y),
+            keep_best=True,
+            epochs=4,
+            lr=1e-2,
+            progress=False,
+            weight_decay=decay,
+            track=lambda m: {"n": 1.0},
+        )
         assert hist["n"] == [1.0] * 4
         rows[decay] = (head.fc1.weight.detach()[dead], start[dead])
     if rows[0.0][0].numel():
@@ -397,9 +418,15 @@ def test_train_and_prune_runs_every_head_and_seed():
     """The reference loop returns histories, accuracies and one grid per seed."""
     config = hybrid.HybridConfig("tiny", width=WIDTH, epochs=1, batch_size=32)
     x, y = _images(80), torch.arange(80) % 10
-    out = hybrid.train_and_prune(("relu", "sparse"), (0, 1), config, (x, y),
-                                 (_images(20, seed=1), torch.arange(20) % 10),
-                                 ratios=(0.5, 0.7), progress=False)
+    out = hybrid.train_and_prune(
+        ("relu", "sparse"),
+        (0, 1),
+        config,
+        (x, y),
+        (_images(20, seed=1), torch.arange(20) % 10),
+        ratios=(0.5, 0.7),
+        progress=False,
+    )
     assert set(out) == {"relu", "sparse"}
     for entry in out.values():
         assert len(entry["histories"]) == len(entry["accuracy"]) == 2
@@ -411,8 +438,9 @@ def test_train_and_prune_runs_every_head_and_seed():
 
 def test_load_data_substitute_is_padded_fashion_mnist():
     """The stand-in is 32x32 with three equal channels and a zero border, named so."""
-    X, y, source = hybrid.load_data(hybrid.SUBSTITUTE, train=False, limit=16,
-                                    verbose=False)
+    X, y, source = hybrid.load_data(
+        hybrid.SUBSTITUTE, train=False, limit=16, verbose=False
+    )
     assert X.shape == (16, 3, 32, 32) and y.shape == (16,)
     assert torch.equal(X[:, 0], X[:, 1]) and torch.equal(X[:, 0], X[:, 2])
     assert X[:, :, :2].abs().max() == 0 and X[:, :, :, -2:].abs().max() == 0

@@ -97,10 +97,16 @@ def module_name(path: Path, root: Path = ROOT) -> str:
 def is_main_guard(node: ast.stmt) -> bool:
     """True for ``if __name__ == "__main__":``."""
     test = getattr(node, "test", None)
-    return (isinstance(node, ast.If) and isinstance(test, ast.Compare)
-            and isinstance(test.left, ast.Name) and test.left.id == "__name__"
-            and any(isinstance(c, ast.Constant) and c.value == "__main__"
-                    for c in test.comparators))
+    return (
+        isinstance(node, ast.If)
+        and isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(
+            isinstance(c, ast.Constant) and c.value == "__main__"
+            for c in test.comparators
+        )
+    )
 
 
 def imported_names(path: Path, root: Path = ROOT) -> set[str]:
@@ -124,11 +130,14 @@ def imported_names(path: Path, root: Path = ROOT) -> set[str]:
                 base = ".".join(anchor + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
-        elif (isinstance(node, ast.Call) and node.args
-              and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and ast.unparse(node.func) in ("importlib.import_module",
-                                             "import_module", "__import__")):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and ast.unparse(node.func)
+            in ("importlib.import_module", "import_module", "__import__")
+        ):
             found.add(node.args[0].value)
     return found
 
@@ -141,8 +150,10 @@ def helpers_modules() -> dict[str, Path]:
 def import_graph() -> dict[str, set[str]]:
     """Edges from each helpers module to the helpers modules it imports."""
     modules = helpers_modules()
-    return {name: {m for m in imported_names(path) if m in modules and m != name}
-            for name, path in modules.items()}
+    return {
+        name: {m for m in imported_names(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str]:
@@ -155,7 +166,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt)
                 if cycle:
@@ -182,9 +193,12 @@ def test_every_module_has_exactly_one_row():
 def test_imports_only_go_down():
     """No helpers module imports one of its own rank or higher."""
     graph = import_graph()
-    upward = [f"{a} (rank {LAYERS.get(a)}) imports {b} (rank {LAYERS.get(b)})"
-              for a, targets in sorted(graph.items()) for b in sorted(targets)
-              if a in LAYERS and b in LAYERS and LAYERS[b] >= LAYERS[a]]
+    upward = [
+        f"{a} (rank {LAYERS.get(a)}) imports {b} (rank {LAYERS.get(b)})"
+        for a, targets in sorted(graph.items())
+        for b in sorted(targets)
+        if a in LAYERS and b in LAYERS and LAYERS[b] >= LAYERS[a]
+    ]
     assert not upward, "imports that go up:\n" + "\n".join(upward)
 
 
@@ -196,10 +210,12 @@ def test_no_import_cycle():
 
 def test_helpers_never_import_chapters_benchmarks_or_tests():
     """Library code stands alone: no import of book/, benchmarks/, tests/, scripts/."""
-    bad = [f"{name} imports {target}"
-           for name, path in helpers_modules().items()
-           for target in sorted(imported_names(path))
-           if target.split(".")[0] in FORBIDDEN]
+    bad = [
+        f"{name} imports {target}"
+        for name, path in helpers_modules().items()
+        for target in sorted(imported_names(path))
+        if target.split(".")[0] in FORBIDDEN
+    ]
     assert not bad, "\n".join(bad)
 
 
@@ -220,8 +236,14 @@ def test_the_checks_catch_what_they_should(tmp_path):
         "    import helpers.everything\n"
     )
     names = imported_names(source, root=tmp_path)
-    assert {"helpers.sub.sibling", "helpers.train", "helpers.train.fit",
-            "helpers.viz.training", "helpers.recipes", "book.chapter"} <= names
+    assert {
+        "helpers.sub.sibling",
+        "helpers.train",
+        "helpers.train.fit",
+        "helpers.viz.training",
+        "helpers.recipes",
+        "book.chapter",
+    } <= names
     assert "helpers.everything" not in names
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) == []
@@ -232,7 +254,10 @@ def test_base_modules_name_none_of_their_callers(module):
     """train, data and morph import nothing from models, hybrid, compress or viz."""
     graph = import_graph()
     above = {"helpers.models", "helpers.recipes", "helpers.compress", "helpers.viz"}
-    named = {m for m in graph[module]
-             if any(m == a or m.startswith(a + ".") for a in above)
-             or m.startswith("helpers.hybrid")}
+    named = {
+        m
+        for m in graph[module]
+        if any(m == a or m.startswith(a + ".") for a in above)
+        or m.startswith("helpers.hybrid")
+    }
     assert not named, f"{module} imports {sorted(named)}"

@@ -9,13 +9,22 @@ from hypothesis import strategies as st
 from torch import nn
 
 import helpers  # noqa: F401
-from helpers.metrics import (count_flops, count_parameters, measure_latency,
-                             sparsity, summarize)
+from helpers.metrics import (
+    count_flops,
+    count_parameters,
+    measure_latency,
+    sparsity,
+    summarize,
+)
 
 
 @settings(max_examples=15, deadline=None)
-@given(d=st.integers(1, 40), h=st.integers(1, 40), out=st.integers(1, 10),
-       batch=st.integers(1, 8))
+@given(
+    d=st.integers(1, 40),
+    h=st.integers(1, 40),
+    out=st.integers(1, 10),
+    batch=st.integers(1, 8),
+)
 def test_mlp_parameters_and_flops(d, h, out, batch):
     net = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, out))
     assert count_parameters(net) == d * h + h + h * out + out

@@ -67,8 +67,9 @@ def test_shipped_checkpoints_load_and_match_manifest(name):
         pytest.skip(f"checkpoint {name} is not shipped in this checkout")
     assert path.stat().st_size <= 5 * 1024 * 1024
     assert entry["command"] == f"python -m helpers.train {name}"
-    assert entry["seed"] == 0 and len(entry["history"]["val_acc"]) == \
-        CHECKPOINTS[name][2]
+    assert (
+        entry["seed"] == 0 and len(entry["history"]["val_acc"]) == CHECKPOINTS[name][2]
+    )
     net, loaded = train.load_or_train(name, retrain=False)
     assert loaded["sha256"] == entry["sha256"] and not net.training
     threshold = 0.9 if "mnist" in name else 0.8
@@ -78,7 +79,8 @@ def test_shipped_checkpoints_load_and_match_manifest(name):
     x, y, source = load_tensors(CHECKPOINTS[name][1], train=False, verbose=False)
     if source.describe() == entry["data"]:  # same data as training: same accuracy
         assert train.evaluate(net, (x, y))["accuracy"] == pytest.approx(
-            entry["accuracy"], abs=1e-9)
+            entry["accuracy"], abs=1e-9
+        )
 
 
 def _macs(net: torch.nn.Module) -> float:
@@ -98,11 +100,13 @@ def test_vgg_cifar_matches_li_et_al_sizes():
     assert count_parameters(pruned) == 5_397_034
     assert _macs(pruned) == 206_279_680
     assert 1 - count_parameters(pruned) / count_parameters(full) == pytest.approx(
-        0.64, abs=0.01)
+        0.64, abs=0.01
+    )
     assert 1 - _macs(pruned) / _macs(full) == pytest.approx(0.34, abs=0.01)
     quarter = vgg_cifar(0.25)
     assert count_parameters(quarter) / count_parameters(full) == pytest.approx(
-        1 / 16, rel=0.03)
+        1 / 16, rel=0.03
+    )
     assert _macs(quarter) / _macs(full) == pytest.approx(1 / 16, rel=0.03)
 
 
@@ -112,27 +116,36 @@ def test_vgg_cifar_structure_and_shapes():
     convs = _convs(net)
     widths = [c for c in VGG16_CFG if c != "M"]
     assert [c.out_channels for c in convs] == [round(w / 4) for w in widths]
-    assert all(c.bias is None and c.kernel_size == (3, 3) and c.padding == (1, 1)
-               for c in convs)
-    assert [n for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)] == \
-        conv_names()
+    assert all(
+        c.bias is None and c.kernel_size == (3, 3) and c.padding == (1, 1)
+        for c in convs
+    )
+    assert [
+        n for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)
+    ] == conv_names()
     assert all(not m.inplace for m in net.modules() if isinstance(m, torch.nn.ReLU))
     fc1, bn, _, fc2 = net.classifier
-    assert (fc1.in_features, fc1.out_features, bn.num_features, fc2.out_features) == \
-        (128, 128, 128, 7)
+    assert (fc1.in_features, fc1.out_features, bn.num_features, fc2.out_features) == (
+        128,
+        128,
+        128,
+        7,
+    )
     assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
     assert vgg_cifar(0.01).cfg[0] == 1  # rounds, but keeps at least one channel
 
 
 @settings(max_examples=15)
-@given(width=st.floats(0.01, 0.2), classes=st.integers(1, 12),
-       channels=st.integers(1, 4))
+@given(
+    width=st.floats(0.01, 0.2), classes=st.integers(1, 12), channels=st.integers(1, 4)
+)
 def test_vgg_cifar_widths_round_and_run(width, classes, channels):
     """Any width: every conv has max(1, round(c * width)) channels; logits come out."""
     net = vgg_cifar(width, num_classes=classes, in_channels=channels)
     widths = [c for c in VGG16_CFG if c != "M"]
-    assert [c.out_channels for c in _convs(net)] == \
-        [max(1, round(w * width)) for w in widths]
+    assert [c.out_channels for c in _convs(net)] == [
+        max(1, round(w * width)) for w in widths
+    ]
     assert net.classifier.fc1.out_features == max(1, round(512 * width))
     assert net.eval()(torch.zeros(1, channels, 32, 32)).shape == (1, classes)
 
@@ -201,4 +214,5 @@ def test_shipped_vgg_checkpoint():
     assert entry["accuracy"] >= threshold
     if source.describe() in entry["data"]:  # same test images: same accuracy
         assert train.evaluate(net, (x, y))["accuracy"] == pytest.approx(
-            entry["accuracy"], abs=1e-9)
+            entry["accuracy"], abs=1e-9
+        )

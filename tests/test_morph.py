@@ -42,12 +42,19 @@ def _grads(layer: MaxPlus, x: torch.Tensor, g: torch.Tensor):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=40)
-@given(batch=st.integers(0, 6), n_in=st.integers(1, 19), n_out=st.integers(1, 11),
-       sparse=st.booleans(), density=st.sampled_from([0.1, 0.6]),
-       bias=st.booleans(), seed=st.integers(0, 10_000),
-       dtype=st.sampled_from([torch.float32, torch.float64]))
-def test_equals_naive_reference(backend, batch, n_in, n_out, sparse, density, bias,
-                                seed, dtype):
+@given(
+    batch=st.integers(0, 6),
+    n_in=st.integers(1, 19),
+    n_out=st.integers(1, 11),
+    sparse=st.booleans(),
+    density=st.sampled_from([0.1, 0.6]),
+    bias=st.booleans(),
+    seed=st.integers(0, 10_000),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_equals_naive_reference(
+    backend, batch, n_in, n_out, sparse, density, bias, seed, dtype
+):
     """Values and all gradients equal the naive broadcast with autograd.
 
     Densities 0.1 and 0.6 exercise both compiled paths (compressed rows, dense).
@@ -55,8 +62,9 @@ def test_equals_naive_reference(backend, batch, n_in, n_out, sparse, density, bi
     gen = torch.Generator().manual_seed(seed)
     init = "sparse" if sparse else "dense"
     k = max(1, round(density * n_in * n_out)) if sparse else None
-    layer = MaxPlus(n_in, n_out, bias=bias or sparse, init=init, k=k,
-                    backend=backend, generator=gen).to(dtype)
+    layer = MaxPlus(
+        n_in, n_out, bias=bias or sparse, init=init, k=k, backend=backend, generator=gen
+    ).to(dtype)
     x = torch.randn(batch, n_in, generator=gen, dtype=dtype)
     g = torch.randn(batch, n_out, generator=gen, dtype=dtype)
     y, gx, gw, gb = _grads(layer, x, g)
@@ -71,8 +79,12 @@ def test_equals_naive_reference(backend, batch, n_in, n_out, sparse, density, bi
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=25)
-@given(batch=st.integers(1, 5), n_in=st.integers(1, 13), n_out=st.integers(1, 9),
-       seed=st.integers(0, 10_000))
+@given(
+    batch=st.integers(1, 5),
+    n_in=st.integers(1, 13),
+    n_out=st.integers(1, 9),
+    seed=st.integers(0, 10_000),
+)
 def test_ties_go_to_the_lowest_index(backend, batch, n_in, n_out, seed):
     """Integer-valued data makes ties common; both backends break them like max()."""
     gen = torch.Generator().manual_seed(seed)
@@ -97,15 +109,17 @@ def test_ties_go_to_the_lowest_index(backend, batch, n_in, n_out, seed):
 def test_gradient_reaches_only_the_winners(backend, init):
     """Weight gradients are nonzero exactly at (j, argmax) pairs, never on dead ones."""
     torch.manual_seed(3)
-    layer = MaxPlus(40, 30, init=init, k=300 if init == "sparse" else None,
-                    backend=backend)
+    layer = MaxPlus(
+        40, 30, init=init, k=300 if init == "sparse" else None, backend=backend
+    )
     x = torch.randn(16, 40)
     _, _, gw, gb = _grads(layer, x, torch.ones(16, 30))
     w = layer.weight.detach()
     if layer.mask is not None:
         w = w.masked_fill(~layer.mask, -math.inf)
-    cand = torch.cat([x[:, None, :] + w, layer.bias.detach()[None, :, None]
-                      .expand(16, -1, 1)], dim=2)
+    cand = torch.cat(
+        [x[:, None, :] + w, layer.bias.detach()[None, :, None].expand(16, -1, 1)], dim=2
+    )
     win = cand.argmax(dim=2)  # (16, 30); 40 means the bias
     counts = torch.zeros(30, 41)
     counts.scatter_add_(1, win.t(), torch.ones(30, 16))
@@ -198,9 +212,11 @@ def test_mask_survives_optimiser_steps_with_weight_decay(backend, opt_name):
     torch.manual_seed(0)
     layer = MaxPlus(30, 20, init="sparse", k=60, backend=backend)
     mask = layer.mask.clone()
-    opt = (torch.optim.AdamW(layer.parameters(), lr=0.05, weight_decay=0.5)
-           if opt_name == "adamw"
-           else torch.optim.SGD(layer.parameters(), lr=0.05, weight_decay=0.5))
+    opt = (
+        torch.optim.AdamW(layer.parameters(), lr=0.05, weight_decay=0.5)
+        if opt_name == "adamw"
+        else torch.optim.SGD(layer.parameters(), lr=0.05, weight_decay=0.5)
+    )
     x = torch.randn(64, 30)
     for _ in range(20):
         opt.zero_grad()
@@ -232,8 +248,12 @@ def test_editing_the_mask_in_place_takes_effect(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=20)
-@given(n_in=st.integers(1, 12), n_out=st.integers(1, 8), bias=st.booleans(),
-       seed=st.integers(0, 10_000))
+@given(
+    n_in=st.integers(1, 12),
+    n_out=st.integers(1, 8),
+    bias=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
 def test_minplus_duality(backend, n_in, n_out, bias, seed):
     """MinPlus(x) = -MaxPlus(-x) with the same weights, and equals its definition."""
     gen = torch.Generator().manual_seed(seed)
@@ -283,8 +303,10 @@ def test_shapes_dtypes_and_backend_selection(monkeypatch):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: MaxPlus(4, 3, init="sparse", k=13),
-         r"between 1 and in_features \* out_features = 12, got 13"),
+        (
+            lambda: MaxPlus(4, 3, init="sparse", k=13),
+            r"between 1 and in_features \* out_features = 12, got 13",
+        ),
         (lambda: MaxPlus(4, 3, init="sparse", k=0), "got 0"),
         (lambda: MaxPlus(4, 3, init="sparse", bias=False), "needs bias=True"),
         (lambda: MaxPlus(4, 3, init="uniform"), "init must be"),
@@ -330,8 +352,9 @@ def test_winners_match_argmax_of_the_candidates(backend):
     layer = MaxPlus(9, 5, init="sparse", k=20, backend=backend)
     x = torch.randint(-1, 2, (30, 9)).float()  # many ties
     w = layer.weight.detach().masked_fill(~layer.mask, -math.inf)
-    cand = torch.cat([x[:, None, :] + w, layer.bias.detach()[None, :, None]
-                      .expand(30, -1, 1)], dim=2)
+    cand = torch.cat(
+        [x[:, None, :] + w, layer.bias.detach()[None, :, None].expand(30, -1, 1)], dim=2
+    )
     got = morph.winners(x, layer.weight, layer.bias, layer.mask, backend)
     assert got.dtype == torch.long
     assert torch.equal(got, cand.argmax(dim=2))
@@ -437,8 +460,9 @@ def test_filter_selection_errors():
         morph.win_counts(block, torch.randn(4, 6), torch.zeros(3, dtype=torch.long))
 
 
-def _child_after_fork(layer: MaxPlus, x: torch.Tensor, expected: torch.Tensor,
-                      queue) -> None:
+def _child_after_fork(
+    layer: MaxPlus, x: torch.Tensor, expected: torch.Tensor, queue
+) -> None:
     """In a forked child: the kernels' thread pool works and the layer agrees."""
     torch.set_num_threads(1)  # as DataLoader workers do: OpenMP is not fork-safe
     from helpers import _maxplus_kernels as kernels
@@ -448,8 +472,9 @@ def _child_after_fork(layer: MaxPlus, x: torch.Tensor, expected: torch.Tensor,
     queue.put(bool(pool_ok and same))
 
 
-@pytest.mark.skipif(not hasattr(os, "fork") or "numba" not in BACKENDS,
-                    reason="needs fork and numba")
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or "numba" not in BACKENDS, reason="needs fork and numba"
+)
 def test_compiled_backend_works_after_fork():
     """A forked child gets a fresh thread pool instead of the parent's dead threads."""
     from helpers import _maxplus_kernels as kernels
@@ -498,8 +523,8 @@ def test_gradient_penalty_is_kept_and_agrees_across_backends(backend):
         layer = MaxPlus(5, 4, backend=name).double()
         x = torch.randn(8, 5, dtype=torch.float64, requires_grad=True)
         y = layer(x)
-        (gx,) = torch.autograd.grad((y ** 2).sum(), x, create_graph=True)
-        (gw,) = torch.autograd.grad((gx ** 2).sum(), layer.weight)
+        (gx,) = torch.autograd.grad((y**2).sum(), x, create_graph=True)
+        (gw,) = torch.autograd.grad((gx**2).sum(), layer.weight)
         return gx.requires_grad, gw
 
     kept, gw = penalty_grad(backend)
@@ -554,8 +579,9 @@ def test_nan_propagates_the_same_on_every_backend(masked, where):
 
 # ------------------------------------------------------- clear errors, no raw ones
 def _block() -> morph.MaxPlusBlock:
-    return morph.MaxPlusBlock(4, 3, 2, backend="torch",
-                              generator=torch.Generator().manual_seed(0))
+    return morph.MaxPlusBlock(
+        4, 3, 2, backend="torch", generator=torch.Generator().manual_seed(0)
+    )
 
 
 _X = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
@@ -564,42 +590,78 @@ _X = torch.randn(5, 4, generator=torch.Generator().manual_seed(1))
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, 5, 1, 0])),
-         ValueError, r"labels must lie in 0..1 .*found 0..5"),
-        (lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, -1, 1, 0])),
-         ValueError, "labels must lie in 0..1"),
-        (lambda: morph.win_counts(_block(), _X, torch.zeros(5)),
-         ValueError, "1-D integer tensor"),
-        (lambda: morph.win_counts(_block(), _X, torch.zeros(5, 2, dtype=torch.long)),
-         ValueError, "1-D integer tensor"),
-        (lambda: morph.win_counts(_block(), _X, torch.zeros(5, dtype=torch.long),
-                                  batch_size=0),
-         ValueError, "batch_size must be a positive int"),
-        (lambda: morph.win_counts(_block(), torch.randn(5, 7),
-                                  torch.zeros(5, dtype=torch.long)),
-         ValueError, "has 7 values .* expects 4"),
+        (
+            lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, 5, 1, 0])),
+            ValueError,
+            r"labels must lie in 0..1 .*found 0..5",
+        ),
+        (
+            lambda: morph.win_counts(_block(), _X, torch.tensor([0, 1, -1, 1, 0])),
+            ValueError,
+            "labels must lie in 0..1",
+        ),
+        (
+            lambda: morph.win_counts(_block(), _X, torch.zeros(5)),
+            ValueError,
+            "1-D integer tensor",
+        ),
+        (
+            lambda: morph.win_counts(_block(), _X, torch.zeros(5, 2, dtype=torch.long)),
+            ValueError,
+            "1-D integer tensor",
+        ),
+        (
+            lambda: morph.win_counts(
+                _block(), _X, torch.zeros(5, dtype=torch.long), batch_size=0
+            ),
+            ValueError,
+            "batch_size must be a positive int",
+        ),
+        (
+            lambda: morph.win_counts(
+                _block(), torch.randn(5, 7), torch.zeros(5, dtype=torch.long)
+            ),
+            ValueError,
+            "has 7 values .* expects 4",
+        ),
         (lambda: _block()(torch.randn(4, 5)), ValueError, "expects 4"),
-        (lambda: maxplus(torch.ones(2, 0), torch.ones(2, 0)), ValueError,
-         "0 features"),
-        (lambda: morph.winners(torch.ones(2, 0), torch.ones(2, 0)), ValueError,
-         "0 features"),
+        (lambda: maxplus(torch.ones(2, 0), torch.ones(2, 0)), ValueError, "0 features"),
+        (
+            lambda: morph.winners(torch.ones(2, 0), torch.ones(2, 0)),
+            ValueError,
+            "0 features",
+        ),
         (lambda: MaxPlus(0, 3), ValueError, "in_features must be >= 1"),
         (lambda: MaxPlus(3, 0), ValueError, "out_features must be >= 1"),
         (lambda: morph.sparse_mask(3, 3, 2.5), TypeError, "k must be an int"),
         (lambda: morph.sparse_mask(0, 3, 1), ValueError, "in_features must be >= 1"),
-        (lambda: morph.select_by_wins(-torch.ones(2, 3)), ValueError,
-         "non-negative"),
-        (lambda: morph.select_by_weight(torch.full((2, 3), math.nan)), ValueError,
-         "NaN"),
-        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
-                                      torch.tensor([0, -1]), 2),
-         ValueError, "piece_class must name classes in 0..1"),
-        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
-                                      torch.tensor([0, 1]), 0),
-         ValueError, "classes must be a positive int"),
-        (lambda: morph.PerClassMaxout(torch.ones(2, 3), torch.ones(2),
-                                      torch.tensor([0, 1]), 2)(torch.ones(4, 5)),
-         ValueError, "has 5 values .* expects 3"),
+        (lambda: morph.select_by_wins(-torch.ones(2, 3)), ValueError, "non-negative"),
+        (
+            lambda: morph.select_by_weight(torch.full((2, 3), math.nan)),
+            ValueError,
+            "NaN",
+        ),
+        (
+            lambda: morph.PerClassMaxout(
+                torch.ones(2, 3), torch.ones(2), torch.tensor([0, -1]), 2
+            ),
+            ValueError,
+            "piece_class must name classes in 0..1",
+        ),
+        (
+            lambda: morph.PerClassMaxout(
+                torch.ones(2, 3), torch.ones(2), torch.tensor([0, 1]), 0
+            ),
+            ValueError,
+            "classes must be a positive int",
+        ),
+        (
+            lambda: morph.PerClassMaxout(
+                torch.ones(2, 3), torch.ones(2), torch.tensor([0, 1]), 2
+            )(torch.ones(4, 5)),
+            ValueError,
+            "has 5 values .* expects 3",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(call, error, message):

@@ -52,8 +52,8 @@ def test_text_progress_bars_when_headless(monkeypatch, capsys):
     """Without a kernel that accepts input (a build), tqdm.auto becomes a text bar."""
     import tqdm.asyncio
     import tqdm.auto
-    import tqdm.notebook
     import tqdm.autonotebook
+    import tqdm.notebook
 
     monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.auto.tqdm)
     monkeypatch.setattr(tqdm.autonotebook, "tqdm", tqdm.autonotebook.tqdm)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import polynomials, same_values, scaled_case
 
 from helpers.polytopes import (
     AffineFrame,
@@ -26,8 +27,6 @@ from helpers.polytopes import (
     tropical_roots,
     upper_hull,
 )
-from strategies import polynomials, same_values, scaled_case
-
 from helpers.tropical import TropicalPolynomial
 
 
@@ -51,8 +50,10 @@ def test_square_with_interior_and_edge_points():
     assert sorted(idx.tolist()) == [0, 1, 3, 5]
     ring = pts[idx]
     steps = np.roll(ring, -1, axis=0) - ring
-    cross = steps[:, 0] * np.roll(steps, -1, axis=0)[:, 1] - steps[:, 1] * np.roll(
-        steps, -1, axis=0)[:, 0]
+    cross = (
+        steps[:, 0] * np.roll(steps, -1, axis=0)[:, 1]
+        - steps[:, 1] * np.roll(steps, -1, axis=0)[:, 0]
+    )
     assert np.all(cross > 0) or np.all(cross < 0)  # a convex cycle, not a bow tie
 
 
@@ -95,15 +96,20 @@ def test_affine_frame_rank_is_scale_invariant(rank, exponent, offset, seed):
     its rank rule must hold for exponents near 1 and for tiny or huge points.
     """
     rng = np.random.default_rng(seed)
-    base = rng.standard_normal((8, rank)) @ rng.standard_normal((rank, 3)) if rank \
+    base = (
+        rng.standard_normal((8, rank)) @ rng.standard_normal((rank, 3))
+        if rank
         else np.zeros((8, 3))
+    )
     scale = 10.0**exponent
     pts = scale * (base + offset * np.ones(3))
     frame = affine_frame(pts)
     assert isinstance(frame, AffineFrame)
     assert frame.dim == rank
     np.testing.assert_allclose(
-        frame.origin + frame.coords @ frame.basis, pts, rtol=0,
+        frame.origin + frame.coords @ frame.basis,
+        pts,
+        rtol=0,
         atol=1e-9 * np.abs(pts).max(initial=1e-300),
     )
 
@@ -115,7 +121,7 @@ def test_hull_facets_of_a_cube_merge_triangles():
     assert len(facets) == 6
     sizes = sorted(len(on) for on, _, _ in facets)
     assert sizes == [4, 4, 4, 4, 4, 5]  # the top facet also holds (0.5, 0.5, 1)
-    for on, normal, offset in facets:
+    for _on, normal, offset in facets:
         assert np.isclose(np.linalg.norm(normal), 1.0)
         assert np.all(cube @ normal + offset <= 1e-9)
 
@@ -127,8 +133,11 @@ def test_newton_polytopes_of_max_0_x_y():
     """Newt(max(0, x, y)) is the unit triangle; ENewt is flat at height 0."""
     f = TropicalPolynomial([[0, 0], [1, 0], [0, 1]], [0, 0, 0])
     assert _sorted_rows(newton_polytope(f)) == [(0, 0), (0, 1), (1, 0)]
-    assert _sorted_rows(extended_newton_polytope(f)) == [(0, 0, 0), (0, 1, 0),
-                                                         (1, 0, 0)]
+    assert _sorted_rows(extended_newton_polytope(f)) == [
+        (0, 0, 0),
+        (0, 1, 0),
+        (1, 0, 0),
+    ]
     np.testing.assert_array_equal(lift(f)[:, 2], 0)
 
 
@@ -140,8 +149,9 @@ def test_newton_polytope_of_a_product_is_the_minkowski_sum(f, g, data):
     if data.draw(st.booleans()):
         g = TropicalPolynomial(g.exponents * 0.5 + 1, g.coefficients)
     fg = f * g
-    assert same_point_set(newton_polytope(fg),
-                          minkowski_sum(newton_polytope(f), newton_polytope(g)))
+    assert same_point_set(
+        newton_polytope(fg), minkowski_sum(newton_polytope(f), newton_polytope(g))
+    )
     assert same_point_set(
         extended_newton_polytope(fg),
         minkowski_sum(extended_newton_polytope(f), extended_newton_polytope(g)),
@@ -153,8 +163,9 @@ def test_newton_polytope_of_a_product_is_the_minkowski_sum(f, g, data):
 def test_extended_newton_polytope_of_a_sum_is_the_hull_of_the_union(f, g):
     """ENewt(f (+) g) = conv(ENewt f u ENewt g)."""
     union = np.vstack([extended_newton_polytope(f), extended_newton_polytope(g)])
-    assert same_point_set(extended_newton_polytope(f + g),
-                          union[convex_hull_vertices(union)])
+    assert same_point_set(
+        extended_newton_polytope(f + g), union[convex_hull_vertices(union)]
+    )
 
 
 def test_minkowski_sum_of_two_segments_is_a_parallelogram():
@@ -170,8 +181,9 @@ def test_f_is_the_support_function_of_its_extended_polytope(f, seed):
     """f(x) = h_ENewt(f)((x, 1)), evaluated on the vertices or on all points."""
     x = _points(seed, 30, f.dim)
     x_hat = np.hstack([x, np.ones((30, 1))])
-    np.testing.assert_allclose(support_function(extended_newton_polytope(f), x_hat),
-                               f(x), atol=1e-9)
+    np.testing.assert_allclose(
+        support_function(extended_newton_polytope(f), x_hat), f(x), atol=1e-9
+    )
     np.testing.assert_allclose(support_function(lift(f), x_hat), f(x), atol=1e-9)
 
 
@@ -237,11 +249,18 @@ def test_dual_subdivision_of_a_tropical_conic():
     )
     sub = dual_subdivision(f)
     assert sorted(sorted(c.tolist()) for c in sub.cells) == [
-        [0, 1, 2], [1, 2, 4], [1, 3, 4], [2, 4, 5]]
+        [0, 1, 2],
+        [1, 2, 4],
+        [1, 3, 4],
+        [2, 4, 5],
+    ]
     assert len(sub.edges) == 9 and sub.interior.sum() == 3
     assert 6 not in sub.vertex_indices
     assert {tuple(e) for e in sub.edges[sub.interior].tolist()} == {
-        (1, 2), (1, 4), (2, 4)}
+        (1, 2),
+        (1, 4),
+        (2, 4),
+    }
 
 
 def test_dual_subdivision_with_a_coplanar_quadrilateral():
@@ -263,8 +282,10 @@ def test_hypersurface_of_max_0_x_y_is_three_rays():
     for p in pieces.values():
         assert not p.bounded
         np.testing.assert_allclose(p.origin, 0, atol=1e-12)
-    tips = {k: p.endpoints(box=1.0)[np.argmax(np.abs([p.t_min, p.t_max]))]
-            for k, p in pieces.items()}
+    tips = {
+        k: p.endpoints(box=1.0)[np.argmax(np.abs([p.t_min, p.t_max]))]
+        for k, p in pieces.items()
+    }
     np.testing.assert_allclose(tips[(0, 1)], [0, -1], atol=1e-12)
     np.testing.assert_allclose(tips[(0, 2)], [-1, 0], atol=1e-12)
     np.testing.assert_allclose(tips[(1, 2)], [np.sqrt(0.5)] * 2, atol=1e-12)
@@ -293,8 +314,9 @@ def test_hypersurface_is_dual_to_the_subdivision(f):
     interior = {tuple(e): bool(k) for e, k in zip(sub.edges.tolist(), sub.interior)}
     for p in pieces:
         cells = sub.edge_cells(p.terms)
-        ends = [p.origin + t * p.direction
-                for t in (p.t_min, p.t_max) if np.isfinite(t)]
+        ends = [
+            p.origin + t * p.direction for t in (p.t_min, p.t_max) if np.isfinite(t)
+        ]
         assert len(ends) == len(cells)
         assert same_point_set(np.array(ends), sub.dual_points[cells], atol=1e-7)
         assert p.bounded == interior[p.terms]
@@ -351,8 +373,9 @@ def test_roots_are_where_the_slope_changes(f, seed):
     mids = (cuts[:-1] + cuts[1:])[:, None] / 2
     assert len(set(f.argmax(mids).tolist())) == roots.size + 1
     x = _points(seed, 50, 1)
-    assert np.all(tie_gap(f, x[np.min(np.abs(x - roots), axis=1, initial=1e9) > 1e-6])
-                  > 0)
+    assert np.all(
+        tie_gap(f, x[np.min(np.abs(x - roots), axis=1, initial=1e9) > 1e-6]) > 0
+    )
 
 
 def test_unbounded_piece_needs_a_box():
@@ -434,11 +457,13 @@ def test_upper_hull_at_extreme_scales_keeps_f_and_ties_at_its_points():
 
 def test_upper_hull_of_tiny_exponents_is_not_a_single_point():
     """Reproducer: exponents 1e-9 apart are distinct, not one point."""
-    f = TropicalPolynomial([[0, 0], [1e-9, 1e-9], [2e-9, 0], [0, 2e-9]],
-                           [0.0, 1e12, 0.0, 0.0])
+    f = TropicalPolynomial(
+        [[0, 0], [1e-9, 1e-9], [2e-9, 0], [0, 2e-9]], [0.0, 1e12, 0.0, 0.0]
+    )
     assert upper_hull(f).vertex_indices.tolist() == [0, 1, 2, 3]
-    big = TropicalPolynomial([[0, 0], [1e15, 0], [0, 1e15], [1e15, 1e15]],
-                             [0.0, 0.0, 0.0, 0.0])
+    big = TropicalPolynomial(
+        [[0, 0], [1e15, 0], [0, 1e15], [1e15, 1e15]], [0.0, 0.0, 0.0, 0.0]
+    )
     assert upper_hull(big).vertex_indices.tolist() == [0, 1, 2, 3]
 
 
@@ -446,10 +471,12 @@ def test_upper_hull_of_tiny_exponents_is_not_a_single_point():
 def test_tolerances_are_checked(tol):
     """A negative tolerance used to return an empty hypersurface silently."""
     f = TropicalPolynomial([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], [0.0, 0.0, 0.0])
-    for call in (lambda: tropical_hypersurface(f, tol=tol),
-                 lambda: upper_hull(f, tol=tol),
-                 lambda: dual_subdivision(f, tol=tol),
-                 lambda: affine_frame([[0, 0], [1, 1]], tol=tol),
-                 lambda: convex_hull_vertices([[0, 0], [1, 1]], tol=tol)):
+    for call in (
+        lambda: tropical_hypersurface(f, tol=tol),
+        lambda: upper_hull(f, tol=tol),
+        lambda: dual_subdivision(f, tol=tol),
+        lambda: affine_frame([[0, 0], [1, 1]], tol=tol),
+        lambda: convex_hull_vertices([[0, 0], [1, 1]], tol=tol),
+    ):
         with pytest.raises(ValueError, match="tol must be a relative tolerance"):
             call()

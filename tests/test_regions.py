@@ -65,6 +65,10 @@ def test_regions_left_relu_tropical():
     """The region code has one home: relu_tropical no longer defines it."""
     import helpers.relu_tropical as rt
 
-    for name in ("Region", "activation_patterns", "count_linear_regions",
-                 "enumerate_regions"):
+    for name in (
+        "Region",
+        "activation_patterns",
+        "count_linear_regions",
+        "enumerate_regions",
+    ):
         assert not hasattr(rt, name)

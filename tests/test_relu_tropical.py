@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import same_values, scaled_case
 from torch import nn
 
 from helpers.relu_tropical import (
@@ -23,7 +24,6 @@ from helpers.relu_tropical import (
     zonotopes_to_layer,
 )
 from helpers.tropical import TropicalPolynomial
-from strategies import same_values, scaled_case
 
 
 def _net_from_weights(d: int, widths: list[int], d_out: int, rng, kind: str):

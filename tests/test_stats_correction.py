@@ -12,8 +12,16 @@ from torch import nn
 import helpers.compress.activations as activations
 import helpers.compress.refit as refit_module
 import helpers.compress.stats_correction as sc
-from helpers.compress import (apply_plan, compress, compress_with_plans, magnitude,
-                              method_options, relu_mean, tropnnc, unit_stats)
+from helpers.compress import (
+    apply_plan,
+    compress,
+    compress_with_plans,
+    magnitude,
+    method_options,
+    relu_mean,
+    tropnnc,
+    unit_stats,
+)
 
 
 def gaussian_net(d: int = 8, n: int = 6, m: int = 3, seed: int = 0) -> nn.Sequential:
@@ -31,8 +39,9 @@ def gaussian_net(d: int = 8, n: int = 6, m: int = 3, seed: int = 0) -> nn.Sequen
     return net.double().eval()
 
 
-def mean_output(net: nn.Module, n: int = 400_000, seed: int = 1
-                ) -> tuple[np.ndarray, np.ndarray]:
+def mean_output(
+    net: nn.Module, n: int = 400_000, seed: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Monte Carlo mean of ``net``'s output for x ~ N(0, I), and its standard error."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, net[0].in_features, generator=gen, dtype=torch.float64)
@@ -53,9 +62,10 @@ def test_relu_mean_matches_integration() -> None:
         relu_mean(0.0, -1.0)
 
 
-@pytest.mark.parametrize("method, options", [("magnitude", {}), ("random", {}),
-                                             ("tropnnc", {}),
-                                             ("tropnnc", {"gauge": "raw"})])
+@pytest.mark.parametrize(
+    "method, options",
+    [("magnitude", {}), ("random", {}), ("tropnnc", {}), ("tropnnc", {"gauge": "raw"})],
+)
 def test_exact_for_gaussian_preactivations(method: str, options: dict) -> None:
     """Removal or merge of units whose pre-activations are exactly Gaussian (and
     correlated by the cosine of their rows, as for an isotropic input): the
@@ -65,7 +75,7 @@ def test_exact_for_gaussian_preactivations(method: str, options: dict) -> None:
     plain = compress(net, method, 0.5, **options)
     fixed = compress(net, method, 0.5, correct="stats", **options)
     got, se2 = mean_output(fixed)
-    bound = 5 * np.sqrt(se ** 2 + se2 ** 2)
+    bound = 5 * np.sqrt(se**2 + se2**2)
     assert np.all(np.abs(got - ref) < bound), (got - ref, bound)
     # without the correction the shift is far outside the Monte Carlo noise
     assert np.abs(mean_output(plain)[0] - ref).max() > 20 * bound.max()
@@ -93,6 +103,7 @@ def test_never_reads_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sc, "input_batches", refuse)
     monkeypatch.setattr(torch.utils.data.DataLoader, "__iter__", refuse)
     import helpers.data
+
     monkeypatch.setattr(helpers.data, "load_tensors", refuse)
     real_record = sc.record
 
@@ -102,17 +113,26 @@ def test_never_reads_a_sample(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(sc, "record", zeros_only)
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    ).eval()
     with torch.no_grad():
         for bn in (net[1], net[4]):
             bn.running_var.uniform_(0.5, 2.0)
             bn.running_mean.normal_()
             bn.bias.normal_()
     for method in ("tropnnc", "magnitude", "l1_filter", "channel_similarity"):
-        small, plans = compress_with_plans(net, method, 0.5, correct="stats",
-                                           input_shape=(3, 8, 8))
+        small, plans = compress_with_plans(
+            net, method, 0.5, correct="stats", input_shape=(3, 8, 8)
+        )
         assert [p.info["correct"] for p in plans] == ["stats", "stats"]
         assert not any(p.data_driven for p in plans)
         assert small(torch.randn(2, 3, 8, 8)).shape == (2, 4)
@@ -153,16 +173,23 @@ def test_bad_options_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="correct must be None or 'stats'"):
         compress(net, "magnitude", 0.5, correct="data")
     with pytest.raises(ValueError, match="not both"):
-        magnitude(net, "0", 0.5, refit="bias", correct="stats",
-                  data=torch.randn(20, 8, dtype=torch.float64))
+        magnitude(
+            net,
+            "0",
+            0.5,
+            refit="bias",
+            correct="stats",
+            data=torch.randn(20, 8, dtype=torch.float64),
+        )
     with pytest.raises(ValueError, match="only apply with correct='stats'"):
         compress(net, "magnitude", 0.5, input_shape=(8,))
 
 
 def test_tap_weights_count_padding() -> None:
     """3x3, padding 1 on a 4x4 map: centre 1, edges 3/4, corners 9/16."""
-    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(),
-                        nn.Conv2d(2, 2, 3, padding=1))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 2, 3, padding=1)
+    )
     w = sc.tap_weights(net, "2", (1, 4, 4)).reshape(3, 3)
     assert w[1, 1] == 1.0 and w[0, 1] == 0.75 and w[0, 0] == 0.5625
     assert sc.tap_weights(net, "2", None) is None
@@ -173,8 +200,11 @@ def test_stats_file_roundtrip(tmp_path) -> None:
     ckpt = tmp_path / "net.pt"
     ckpt.write_bytes(b"weights")
     path = tmp_path / "net.stats.json"
-    sc.save_unit_stats(path, {"fc1": ([0.5, -1.0], [1.0, 2.0])},
-                       {"checkpoint_sha256": sc.file_sha256(ckpt)})
+    sc.save_unit_stats(
+        path,
+        {"fc1": ([0.5, -1.0], [1.0, 2.0])},
+        {"checkpoint_sha256": sc.file_sha256(ckpt)},
+    )
     loaded = sc.load_unit_stats(path, ckpt)
     assert loaded["fc1"][1].tolist() == [1.0, 2.0]
     ckpt.write_bytes(b"other weights")
@@ -203,5 +233,5 @@ def test_fitted_correlations_recover_a_common_mode_input() -> None:
     cov = W @ cov_x @ W.T
     std = np.sqrt(np.diag(cov))
     assert np.allclose(sc.unit_correlations(W, std), cov / np.outer(std, std))
-    iso = np.sqrt((W ** 2).sum(1))  # isotropic input: the fit is the cosine
+    iso = np.sqrt((W**2).sum(1))  # isotropic input: the fit is the cosine
     assert np.allclose(sc.unit_correlations(W, iso), sc.row_correlations(W))

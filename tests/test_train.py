@@ -81,8 +81,16 @@ def test_fit_keep_best_restores_the_best_validation_epoch():
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    history = train.fit(net, (x, y), val=(xv, yv), keep_best=True, epochs=6, lr=5e-2,
-                        progress=False, track=track)
+    history = train.fit(
+        net,
+        (x, y),
+        val=(xv, yv),
+        keep_best=True,
+        epochs=6,
+        lr=5e-2,
+        progress=False,
+        track=track,
+    )
     assert history["val_again"] == pytest.approx(history["val_acc"])
     best = history["best_epoch"][0]
     assert history["val_acc"][best - 1] == max(history["val_acc"])
@@ -236,13 +244,13 @@ def test_augmented_batches_crop_flip_and_shuffle():
     for xb, yb in plain:
         assert torch.equal(xb, x[yb])
     batches = train.AugmentedBatches(x, y, batch_size=10, pad=2, seed=3)
-    (xb, yb), = list(batches)
+    ((xb, yb),) = list(batches)
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for img, label in zip(xb, yb):
-        windows = [padded[label, :, a:a + 6, b:b + 6] for a in range(5)
-                   for b in range(5)]
-        assert any(torch.equal(img, w) or torch.equal(img, w.flip(2))
-                   for w in windows)
+        windows = [
+            padded[label, :, a : a + 6, b : b + 6] for a in range(5) for b in range(5)
+        ]
+        assert any(torch.equal(img, w) or torch.equal(img, w.flip(2)) for w in windows)
     again = train.AugmentedBatches(x, y, batch_size=10, pad=2, seed=3)
     assert torch.equal(next(iter(again))[0], xb)
     with pytest.raises(ValueError, match="images"):
@@ -256,8 +264,15 @@ def test_fit_cosine_schedule_and_nesterov():
     x, y = _blobs()
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    train.fit(net, (x, y), epochs=2, lr=0.05, optimizer="sgd_nesterov",
-              schedule="cosine", progress=False)
+    train.fit(
+        net,
+        (x, y),
+        epochs=2,
+        lr=0.05,
+        optimizer="sgd_nesterov",
+        schedule="cosine",
+        progress=False,
+    )
     assert train.accuracy(net, x, y) > 0.95
     frozen = [p.detach().clone() for p in net.parameters()]
     with pytest.raises(ValueError, match="schedule"):
@@ -274,14 +289,25 @@ def data_recipe(monkeypatch, tmp_path):
         calls.append(data["name"])
         x, y = _blobs(8)
         history = train.fit(net, (x, y), epochs=1, batch_size=8, progress=False)
-        return {"history": history, "data": f"{data['name']}: 8 blobs",
-                "data_source": data["name"], "seed": 0,
-                "accuracy": train.accuracy(net, x, y), "config": {"epochs": 1}}
+        return {
+            "history": history,
+            "data": f"{data['name']}: 8 blobs",
+            "data_source": data["name"],
+            "seed": 0,
+            "accuracy": train.accuracy(net, x, y),
+            "config": {"epochs": 1},
+        }
 
     monkeypatch.setattr(train, "current_data_name", lambda dataset: data["name"])
     monkeypatch.setattr(train, "user_checkpoint_dir", lambda: tmp_path / "user")
-    train.register(train.Recipe("data_test_net", lambda: nn.Linear(4, 2), fit_it,
-                                extra={"dataset": "cifar10"}))
+    train.register(
+        train.Recipe(
+            "data_test_net",
+            lambda: nn.Linear(4, 2),
+            fit_it,
+            extra={"dataset": "cifar10"},
+        )
+    )
     yield calls, data
     train.RECIPES.pop("data_test_net")
 
@@ -382,8 +408,9 @@ def test_checkpoint_dir_resolution(tmp_path, monkeypatch):
     assert train.checkpoint_dir() == installed
 
 
-def test_read_only_shipped_folder_trains_into_the_cache(tmp_path, monkeypatch,
-                                                       tiny_recipe):
+def test_read_only_shipped_folder_trains_into_the_cache(
+    tmp_path, monkeypatch, tiny_recipe
+):
     """A missing checkpoint of a read-only installed folder is trained in the cache."""
     installed = tmp_path / "installed"
     installed.mkdir()

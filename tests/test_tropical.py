@@ -10,10 +10,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from helpers.polytopes import upper_hull
 from strategies import polynomials, same_values, scaled_case
 
+from helpers.polytopes import upper_hull
 from helpers.tropical import (
     TROPICAL_ONE,
     TROPICAL_ZERO,
@@ -114,14 +113,15 @@ def test_evaluation_of_a_known_polynomial():
     np.testing.assert_allclose(out.numpy(), [0.0, 1.0, 2.5, 7.0])
 
 
-@given(polynomials(dim=2), polynomials(dim=2), polynomials(dim=2),
-       st.integers(0, 10_000))
+@given(
+    polynomials(dim=2), polynomials(dim=2), polynomials(dim=2), st.integers(0, 10_000)
+)
 def test_polynomial_operations_match_pointwise_semiring(f, g, h, seed):
     """(f (+) g) = max(f, g), (f (.) g) = f + g, f^t = t f, and distributivity."""
     x = _points(seed, 25, 2)
     np.testing.assert_allclose((f + g)(x), np.maximum(f(x), g(x)))
     np.testing.assert_allclose((f * g)(x), f(x) + g(x), atol=1e-9)
-    np.testing.assert_allclose((f ** 2.5)(x), 2.5 * f(x), atol=1e-9)
+    np.testing.assert_allclose((f**2.5)(x), 2.5 * f(x), atol=1e-9)
     np.testing.assert_allclose((f * (g + h))(x), (f * g + f * h)(x), atol=1e-9)
     np.testing.assert_allclose((f + 1.5)(x), np.maximum(f(x), 1.5))
     np.testing.assert_allclose((2.0 * f)(x), f(x) + 2.0)
@@ -131,7 +131,7 @@ def test_polynomial_operations_match_pointwise_semiring(f, g, h, seed):
 def test_zeroth_power_is_the_tropical_one():
     """f^0 is the constant 0 (the multiplicative identity)."""
     f = TropicalPolynomial([[1.0, 2.0], [0.0, -1.0]], [3.0, -2.0])
-    np.testing.assert_array_equal((f ** 0)(_points(0, 5, 2)), np.zeros(5))
+    np.testing.assert_array_equal((f**0)(_points(0, 5, 2)), np.zeros(5))
 
 
 def _unique_winners(f: TropicalPolynomial, x: np.ndarray, gap: float) -> set[int]:
@@ -140,7 +140,7 @@ def _unique_winners(f: TropicalPolynomial, x: np.ndarray, gap: float) -> set[int
     order = np.sort(t, axis=1)
     winners = set()
     lifted = np.hstack([f.exponents, f.coefficients[:, None]])
-    for row, srt in zip(t, order):
+    for row, _srt in zip(t, order):
         best = int(np.argmax(row))
         copies = np.flatnonzero(np.all(lifted == lifted[best], axis=1))
         distinct_others = np.delete(row, copies)
@@ -168,7 +168,10 @@ def test_upper_hull_terms_of_constructed_cases():
     assert TropicalPolynomial(line, [0, 0, 0]).upper_hull_terms().tolist() == [0, 2]
     assert TropicalPolynomial(line, [0, -1, 0]).upper_hull_terms().tolist() == [0, 2]
     assert TropicalPolynomial(line, [0, 0.1, 0]).upper_hull_terms().tolist() == [
-        0, 1, 2]
+        0,
+        1,
+        2,
+    ]
     dup = TropicalPolynomial([[0.0], [1.0], [1.0]], [0.0, 1.0, 1.0])
     assert dup.upper_hull_terms().tolist() == [0, 1]
     same_exp = TropicalPolynomial([[1.0], [1.0], [0.0]], [0.0, 2.0, 0.0])
@@ -239,7 +242,7 @@ def test_bad_evaluation_and_operations_raise():
     with pytest.raises(ValueError, match="cannot combine"):
         f + TropicalPolynomial([[0.0]], [0.0])
     with pytest.raises(ValueError, match="t >= 0"):
-        f ** -1
+        f**-1
     with pytest.raises(ValueError, match="t >= 0"):
         f ** float("nan")
 
@@ -259,10 +262,14 @@ def test_matplotlib_figures_are_returned():
     """Static figures come back as matplotlib Figures with labelled axes."""
     f1 = TropicalPolynomial([[0.0], [1.0], [2.0]], [0.0, 2.0, 1.0])
     f2 = _example_2d()
-    figs = [viz.plot_tropical_1d(f1), viz.plot_extended_newton_1d(f1),
-            viz.plot_linear_regions(f2, resolution=60),
-            viz.plot_dual_subdivision(f2), viz.plot_duality(f2, resolution=60),
-            viz.plot_minkowski_sum(f2, f2 ** 0.5)]
+    figs = [
+        viz.plot_tropical_1d(f1),
+        viz.plot_extended_newton_1d(f1),
+        viz.plot_linear_regions(f2, resolution=60),
+        viz.plot_dual_subdivision(f2),
+        viz.plot_duality(f2, resolution=60),
+        viz.plot_minkowski_sum(f2, f2**0.5),
+    ]
     for fig in figs:
         assert isinstance(fig, matplotlib.figure.Figure)
         for ax in fig.axes:
@@ -278,10 +285,12 @@ def test_plotly_sliders_use_frames_with_a_fixed_trace_layout():
     """Sliders are plotly frames (static-page friendly), one per value."""
     f1 = TropicalPolynomial([[0.0], [1.0], [2.0]], [0.0, 2.0, 1.0])
     values = np.linspace(-2, 2, 5)
-    figs = [viz.slider_tropical_1d(f1, 1, values),
-            viz.slider_duality_2d(_example_2d(), 4, values),
-            viz.plot_extended_newton_3d(_example_2d(), 4, values),
-            viz.slider_hypersurface_2d(_example_2d(), 4, values, resolution=30)]
+    figs = [
+        viz.slider_tropical_1d(f1, 1, values),
+        viz.slider_duality_2d(_example_2d(), 4, values),
+        viz.plot_extended_newton_3d(_example_2d(), 4, values),
+        viz.slider_hypersurface_2d(_example_2d(), 4, values, resolution=30),
+    ]
     for fig in figs:
         assert isinstance(fig, go.Figure)
         assert len(fig.frames) == len(values)
@@ -325,8 +334,9 @@ def test_simplify_keeps_terms_that_win_at_tiny_or_huge_exponent_scales():
     assert big.upper_hull_terms().tolist() == [0, 2]
     bump = TropicalPolynomial([[0.0], [1e15], [2e15]], [0.0, 1.0, 0.0])
     assert bump.upper_hull_terms().tolist() == [0, 1, 2]  # term 1 wins near x = 0
-    tiny = TropicalPolynomial([[0, 0], [1e-9, 1e-9], [2e-9, 0], [0, 2e-9]],
-                              [0.0, 1e12, 0.0, 0.0])
+    tiny = TropicalPolynomial(
+        [[0, 0], [1e-9, 1e-9], [2e-9, 0], [0, 2e-9]], [0.0, 1e12, 0.0, 0.0]
+    )
     assert tiny.upper_hull_terms().tolist() == [0, 1, 2, 3]
 
 
@@ -348,7 +358,7 @@ def test_simplify_never_changes_the_function_on_10k_polynomials_across_scales():
 @given(polynomials(), st.floats(-9, 12), st.floats(-9, 12), st.integers(0, 999))
 def test_simplify_is_exact_under_any_rescaling(f, log_sa, log_sb, seed):
     """Rescaling exponents and coefficients keeps the same terms and the same values."""
-    sa, sb = 10.0 ** log_sa, 10.0 ** log_sb
+    sa, sb = 10.0**log_sa, 10.0**log_sb
     g = TropicalPolynomial(f.exponents * sa, f.coefficients * sb)
     assert g.upper_hull_terms().tolist() == f.upper_hull_terms().tolist()
     x = _points(seed, 50, f.dim) * sb / sa
@@ -361,19 +371,34 @@ def test_simplify_is_exact_under_any_rescaling(f, log_sa, log_sb, seed):
     "call, error, message",
     [
         (lambda: TropicalPolynomial([[1 + 1j]], [0.0]), ValueError, "complex"),
-        (lambda: TropicalPolynomial(np.array([[1.0]], dtype=complex), [0.0]),
-         ValueError, "complex"),
-        (lambda: TropicalPolynomial(torch.tensor([[1 + 1j]]), [0.0]), ValueError,
-         "complex tensor"),
+        (
+            lambda: TropicalPolynomial(np.array([[1.0]], dtype=complex), [0.0]),
+            ValueError,
+            "complex",
+        ),
+        (
+            lambda: TropicalPolynomial(torch.tensor([[1 + 1j]]), [0.0]),
+            ValueError,
+            "complex tensor",
+        ),
         (lambda: TropicalPolynomial([[1.0]], [1j]), ValueError, "complex"),
         (lambda: TropicalPolynomial(np.array([[None]]), [0.0]), ValueError, "None"),
-        (lambda: TropicalPolynomial([[1.0]], [0.0])(np.array([[1j]])), ValueError,
-         "x must be real"),
+        (
+            lambda: TropicalPolynomial([[1.0]], [0.0])(np.array([[1j]])),
+            ValueError,
+            "x must be real",
+        ),
         (lambda: TropicalPolynomial([[1.0]], [0.0]) ** 1j, TypeError, "real t"),
-        (lambda: TropicalPolynomial([[1.0, 2.0]], [0.0]).to_string(names=("x",)),
-         ValueError, "one name per variable"),
-        (lambda: TropicalPolynomial([[1.0]], [0.0]).upper_hull_terms(tol=-1),
-         ValueError, "tol"),
+        (
+            lambda: TropicalPolynomial([[1.0, 2.0]], [0.0]).to_string(names=("x",)),
+            ValueError,
+            "one name per variable",
+        ),
+        (
+            lambda: TropicalPolynomial([[1.0]], [0.0]).upper_hull_terms(tol=-1),
+            ValueError,
+            "tol",
+        ),
         (lambda: tropical_add(1j, 2), ValueError, "complex"),
         (lambda: tropical_mul(None, 2), ValueError, "None"),
         (lambda: TropicalRational(1, 2), TypeError, "numerator p must be"),

@@ -4,23 +4,33 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from matplotlib.figure import Figure
 
-from helpers.viz import compress as vc  # noqa: E402
-from helpers.viz import morph as vm  # noqa: E402
+from helpers.viz import compress as vc
+from helpers.viz import morph as vm
 
 
 def _bounds_table() -> pd.DataFrame:
     """A small table like chapter 8's section 4: two methods, three kept fractions."""
     rng = np.random.default_rng(0)
-    return pd.DataFrame([{"method": m, "keep": k, "accuracy": rng.random(),
-                          "measured": rng.random() + 0.1, "bound": 10 + rng.random()}
-                         for m in ["tropnnc", "magnitude"] for k in [0.5, 0.25, 0.1]])
+    return pd.DataFrame(
+        [
+            {
+                "method": m,
+                "keep": k,
+                "accuracy": rng.random(),
+                "measured": rng.random() + 0.1,
+                "bound": 10 + rng.random(),
+            }
+            for m in ["tropnnc", "magnitude"]
+            for k in [0.5, 0.25, 0.1]
+        ]
+    )
 
 
 def test_slider_compression_has_one_frame_per_keep_and_static_slider():
@@ -45,8 +55,10 @@ def test_slider_compression_rejects_missing_columns():
 
 
 def test_plot_neuron_assignments_labels_kept_merged_removed():
-    assign = {"tropnnc": np.array([0, 0, 1, 1, 2, -1]),
-              "magnitude": np.array([-1, 0, -1, 1, 2, -1])}
+    assign = {
+        "tropnnc": np.array([0, 0, 1, 1, 2, -1]),
+        "magnitude": np.array([-1, 0, -1, 1, 2, -1]),
+    }
     fig = vc.plot_neuron_assignments(assign, order=np.array([5, 4, 3, 2, 1, 0]))
     assert isinstance(fig, Figure)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
@@ -63,9 +75,13 @@ def test_plot_neuron_assignments_labels_kept_merged_removed():
 
 
 def test_slider_filters_kept_moves_marker_and_bars():
-    curves = pd.DataFrame([{"order": o, "filters kept": k, "accuracy": a * k / 8}
-                           for o, a in [("most wins first", 1.0), ("random", 0.5)]
-                           for k in [1, 2, 4, 8]])
+    curves = pd.DataFrame(
+        [
+            {"order": o, "filters kept": k, "accuracy": a * k / 8}
+            for o, a in [("most wins first", 1.0), ("random", 0.5)]
+            for k in [1, 2, 4, 8]
+        ]
+    )
     per_digit = {k: np.full(10, k / 8) for k in [1, 2, 4, 8]}
     fig = vm.slider_filters_kept(curves, per_digit, unpruned=0.95)
     assert isinstance(fig, go.Figure)

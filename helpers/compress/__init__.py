@@ -30,26 +30,49 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
+from helpers.clustering import kmeans
 from helpers.compress.activations import check_data, record
 from helpers.compress.bounds import bound_terms, error_bound, input_radius, output_gap
 from helpers.compress.channel_similarity import channel_similarity
-from helpers.clustering import kmeans
 from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
-from helpers.compress.refit import (REFIT_OPTIONS, consumer_rows, input_batches,
-                                    refit_plan)
-from helpers.compress.surgery import (BatchNormModeError, Chain, LayerPlan,
-                                      NeuronView, apply_plan, check_keep,
-                                      check_layer, fold_batchnorm, forward_order,
-                                      hidden_layers, n_keep, neuron_view, plan_rows,
-                                      select_outputs, trace_chain, trace_model)
-from helpers.compress.stats_correction import (load_unit_stats, predict_shift,
-                                               record_unit_stats, relu_mean,
-                                               stats_correct, unit_stats)
+from helpers.compress.refit import (
+    REFIT_OPTIONS,
+    consumer_rows,
+    input_batches,
+    refit_plan,
+)
+from helpers.compress.stats_correction import (
+    load_unit_stats,
+    predict_shift,
+    record_unit_stats,
+    relu_mean,
+    stats_correct,
+    unit_stats,
+)
+from helpers.compress.surgery import (
+    BatchNormModeError,
+    Chain,
+    LayerPlan,
+    NeuronView,
+    apply_plan,
+    check_keep,
+    check_layer,
+    fold_batchnorm,
+    forward_order,
+    hidden_layers,
+    n_keep,
+    neuron_view,
+    plan_rows,
+    select_outputs,
+    trace_chain,
+    trace_model,
+)
 from helpers.compress.thinet import thinet
 from helpers.compress.tropnnc import GAUGES, tropnnc
 from helpers.compress.zonotope_kmeans import neural_path_kmeans, zonotope_kmeans
@@ -81,15 +104,22 @@ _SUPPLIED = {"model", "layer", "keep", "data", "seed", "reference"}
 def method_options(method: str) -> list[str]:
     """The keyword options ``method`` accepts (its own and, if any, the refit's)."""
     params = inspect.signature(METHODS[method]).parameters.values()
-    names = [p.name for p in params if p.kind == p.KEYWORD_ONLY
-             and p.name not in _SUPPLIED]
+    names = [
+        p.name for p in params if p.kind == p.KEYWORD_ONLY and p.name not in _SUPPLIED
+    ]
     if any(p.kind == p.VAR_KEYWORD for p in params):
         names += [o for o in REFIT_OPTIONS if o not in names]
     return names
 
 
-def _check(model: nn.Module, method: str, keep: float, layers: Optional[list[str]],
-           data: Any, options: dict[str, Any]) -> list[str]:
+def _check(
+    model: nn.Module,
+    method: str,
+    keep: float,
+    layers: list[str] | None,
+    data: Any,
+    options: dict[str, Any],
+) -> list[str]:
     """Validate every argument before any work; return the layers in forward order."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -97,15 +127,19 @@ def _check(model: nn.Module, method: str, keep: float, layers: Optional[list[str
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     unknown = sorted(set(options) - set(method_options(method)))
     if unknown:
-        raise TypeError(f"unknown option(s) {unknown} for {method!r}; valid options: "
-                        f"{method_options(method)}")
+        raise TypeError(
+            f"unknown option(s) {unknown} for {method!r}; valid options: "
+            f"{method_options(method)}"
+        )
     check_keep(keep)
     if layers is None:
         skipped: dict[str, str] = {}
         layers = hidden_layers(model, skipped=skipped)
         if not layers:
-            raise ValueError("the model has no hidden Linear or Conv2d layer feeding "
-                             f"another layer through a ReLU: {skipped}")
+            raise ValueError(
+                "the model has no hidden Linear or Conv2d layer feeding "
+                f"another layer through a ReLU: {skipped}"
+            )
     elif isinstance(layers, str):
         layers = [layers]
     layers = list(layers)
@@ -116,16 +150,23 @@ def _check(model: nn.Module, method: str, keep: float, layers: Optional[list[str
         check_layer(model, name, graph)  # structure, BatchNorm mode, finite weights
     if is_data_driven(method, **options):
         if data is None:
-            raise ValueError(f"{method!r} with options {options} is data-driven: pass "
-                             "data= (sample inputs)")
+            raise ValueError(
+                f"{method!r} with options {options} is data-driven: pass "
+                "data= (sample inputs)"
+            )
         check_data(model, input_batches(data, max_samples=64))
     return forward_order(model, layers)
 
 
-def compress_with_plans(model: nn.Module, method: str, keep: float,
-                        layers: Optional[list[str]] = None, data: Any = None,
-                        seed: int = 0, **options: Any
-                        ) -> tuple[nn.Module, list[LayerPlan]]:
+def compress_with_plans(
+    model: nn.Module,
+    method: str,
+    keep: float,
+    layers: list[str] | None = None,
+    data: Any = None,
+    seed: int = 0,
+    **options: Any,
+) -> tuple[nn.Module, list[LayerPlan]]:
     """Like :func:`compress`, also returning the plan applied to each layer."""
     names = _check(model, method, keep, layers, data, options)
     fn = METHODS[method]
@@ -140,9 +181,15 @@ def compress_with_plans(model: nn.Module, method: str, keep: float,
     return current, plans
 
 
-def compress(model: nn.Module, method: str, keep: float,
-             layers: Optional[list[str]] = None, data: Any = None, seed: int = 0,
-             **options: Any) -> nn.Module:
+def compress(
+    model: nn.Module,
+    method: str,
+    keep: float,
+    layers: list[str] | None = None,
+    data: Any = None,
+    seed: int = 0,
+    **options: Any,
+) -> nn.Module:
     """Return a smaller copy of ``model`` with ``method`` applied layer by layer.
 
     ``keep`` in (0, 1] is the fraction of neurons (units or channels) kept in
@@ -165,16 +212,56 @@ def compress(model: nn.Module, method: str, keep: float,
 
 
 __all__ = [
-    "ADAPTERS", "BatchNormModeError", "Chain", "DATA_DRIVEN", "GAUGES",
-    "LayerAdapter", "LayerPlan", "METHODS", "NeuronView", "REFIT_OPTIONS",
-    "adapter_for", "apply_plan", "bound_terms", "channel_similarity", "check_data",
-    "check_keep", "check_layer", "compress", "compress_with_plans", "consumer_rows",
-    "error_bound", "fold_batchnorm", "forward_order", "hidden_layers",
-    "input_batches", "input_radius", "is_data_driven", "kmeans", "l1_filter",
-    "l1_norms", "load_unit_stats", "magnitude", "method_options", "n_keep",
-    "neural_path_kmeans", "neuron_view", "output_gap",
-    "plan_rows", "predict_shift", "random_pruning", "record", "record_unit_stats",
-    "refit_plan", "relu_mean", "select_outputs", "stats_correct", "thinet",
-    "trace_chain", "unit_stats",
-    "trace_model", "tropnnc", "zonotope_kmeans",
+    "ADAPTERS",
+    "BatchNormModeError",
+    "Chain",
+    "DATA_DRIVEN",
+    "GAUGES",
+    "LayerAdapter",
+    "LayerPlan",
+    "METHODS",
+    "NeuronView",
+    "REFIT_OPTIONS",
+    "adapter_for",
+    "apply_plan",
+    "bound_terms",
+    "channel_similarity",
+    "check_data",
+    "check_keep",
+    "check_layer",
+    "compress",
+    "compress_with_plans",
+    "consumer_rows",
+    "error_bound",
+    "fold_batchnorm",
+    "forward_order",
+    "hidden_layers",
+    "input_batches",
+    "input_radius",
+    "is_data_driven",
+    "kmeans",
+    "l1_filter",
+    "l1_norms",
+    "load_unit_stats",
+    "magnitude",
+    "method_options",
+    "n_keep",
+    "neural_path_kmeans",
+    "neuron_view",
+    "output_gap",
+    "plan_rows",
+    "predict_shift",
+    "random_pruning",
+    "record",
+    "record_unit_stats",
+    "refit_plan",
+    "relu_mean",
+    "select_outputs",
+    "stats_correct",
+    "thinet",
+    "trace_chain",
+    "unit_stats",
+    "trace_model",
+    "tropnnc",
+    "zonotope_kmeans",
 ]

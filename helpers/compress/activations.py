@@ -8,8 +8,9 @@ the forward pass right there so that later layers cost nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,8 +37,10 @@ def eval_mode(*models: nn.Module) -> Iterator[None]:
 def _check_batch(x: Any) -> torch.Tensor:
     """A batch must be a floating-point tensor of finite values."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"each batch must be a tensor or a tuple starting with one, "
-                        f"got {type(x).__name__}")
+        raise TypeError(
+            f"each batch must be a tensor or a tuple starting with one, "
+            f"got {type(x).__name__}"
+        )
     if not torch.is_floating_point(x):
         raise TypeError(f"data must hold floating-point inputs, got dtype {x.dtype}")
     if not torch.isfinite(x).all():
@@ -45,29 +48,42 @@ def _check_batch(x: Any) -> torch.Tensor:
     return x
 
 
-def input_batches(data: Any, max_samples: int = MAX_SAMPLES,
-                  batch_size: int = 512) -> list[torch.Tensor]:
+def input_batches(
+    data: Any, max_samples: int = MAX_SAMPLES, batch_size: int = 512
+) -> list[torch.Tensor]:
     """Input batches from a tensor, an ``(X, y)`` pair or an iterable of batches."""
     if data is None:
-        raise ValueError("this method is data-driven: pass data= (a tensor of inputs, "
-                         "an (X, y) pair or an iterable of batches)")
-    if isinstance(max_samples, bool) or not isinstance(max_samples, int) \
-            or max_samples < 1:
+        raise ValueError(
+            "this method is data-driven: pass data= (a tensor of inputs, "
+            "an (X, y) pair or an iterable of batches)"
+        )
+    if (
+        isinstance(max_samples, bool)
+        or not isinstance(max_samples, int)
+        or max_samples < 1
+    ):
         raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)
     if isinstance(data, torch.Tensor):
         source: Iterable = data[:max_samples].split(batch_size)
-    elif (isinstance(data, (tuple, list)) and len(data) == 2
-          and all(isinstance(d, torch.Tensor) for d in data)
-          and data[0].ndim >= 2 and data[1].ndim == 1 and len(data[0]) == len(data[1])):
+    elif (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(d, torch.Tensor) for d in data)
+        and data[0].ndim >= 2
+        and data[1].ndim == 1
+        and len(data[0]) == len(data[1])
+    ):
         source = data[0][:max_samples].split(batch_size)
     else:
         try:
             source = iter(data)
         except TypeError as err:
-            raise TypeError(f"data must be a tensor or an iterable of batches, got "
-                            f"{type(data).__name__}") from err
+            raise TypeError(
+                f"data must be a tensor or an iterable of batches, got "
+                f"{type(data).__name__}"
+            ) from err
     batches, total = [], 0
     for item in source:
         x = _check_batch(item[0] if isinstance(item, (tuple, list)) else item)
@@ -85,14 +101,18 @@ def check_data(model: nn.Module, batches: list[torch.Tensor]) -> None:
     """Fail early and clearly when the inputs do not fit ``model`` (dtype, width)."""
     first = next(model.parameters(), None)
     if first is not None and batches[0].dtype != first.dtype:
-        raise TypeError(f"data has dtype {batches[0].dtype} but the model's weights "
-                        f"are {first.dtype}; convert one of them")
+        raise TypeError(
+            f"data has dtype {batches[0].dtype} but the model's weights "
+            f"are {first.dtype}; convert one of them"
+        )
     try:
         with torch.no_grad(), eval_mode(model):
             model(batches[0][:1].to(first.device if first is not None else "cpu"))
     except (RuntimeError, ValueError) as err:
-        raise ValueError(f"data of shape {tuple(batches[0].shape)} does not fit "
-                         f"{type(model).__name__}: {err}") from err
+        raise ValueError(
+            f"data of shape {tuple(batches[0].shape)} does not fit "
+            f"{type(model).__name__}: {err}"
+        ) from err
 
 
 def submodule(model: nn.Module, name: str) -> nn.Module:
@@ -108,8 +128,9 @@ class _Stop(Exception):
 
 
 @torch.no_grad()
-def record(model: nn.Module, name: str, batches: list[torch.Tensor],
-           want: str = "output") -> list[tuple[torch.Tensor, torch.Tensor]]:
+def record(
+    model: nn.Module, name: str, batches: list[torch.Tensor], want: str = "output"
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Run ``model`` (eval mode) on each batch; keep ``name``'s (input, output).
 
     The pass stops right after the submodule (``want="output"``: both are
@@ -133,8 +154,11 @@ def record(model: nn.Module, name: str, batches: list[torch.Tensor],
 
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
-    handle = (module.register_forward_pre_hook(before) if want == "input"
-              else module.register_forward_hook(after))
+    handle = (
+        module.register_forward_pre_hook(before)
+        if want == "input"
+        else module.register_forward_hook(after)
+    )
     try:
         with eval_mode(model):
             for xb in batches:

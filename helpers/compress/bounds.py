@@ -36,8 +36,9 @@ def bound_terms(model: nn.Module, plan: LayerPlan) -> dict[str, float]:
     """
     view = neuron_view(model, plan.layer)
     if view.chain.group != 1:
-        raise ValueError("the bound is stated for a Linear layer feeding a Linear "
-                         "layer")
+        raise ValueError(
+            "the bound is stated for a Linear layer feeding a Linear layer"
+        )
     s = plan.scales
     A, C = view.A * s[:, None], view.C / s[:, None]
     new_a, new_c, new_c0 = plan_rows(plan)
@@ -46,10 +47,14 @@ def bound_terms(model: nn.Module, plan: LayerPlan) -> dict[str, float]:
     matching = float(matching_bound(A, np.linalg.norm(C, axis=1), target))
     summed = np.zeros_like(new_c)
     np.add.at(summed, rep[rep >= 0], C[rep >= 0])
-    column = float(np.sum(np.linalg.norm(new_c - summed, axis=1) *
-                          np.linalg.norm(new_a, axis=1)))
-    return {"matching": matching, "columns": column,
-            "bias": float(np.linalg.norm(view.c0 - new_c0))}
+    column = float(
+        np.sum(np.linalg.norm(new_c - summed, axis=1) * np.linalg.norm(new_a, axis=1))
+    )
+    return {
+        "matching": matching,
+        "columns": column,
+        "bias": float(np.linalg.norm(view.c0 - new_c0)),
+    }
 
 
 def error_bound(model: nn.Module, plan: LayerPlan, radius: float) -> float:
@@ -57,12 +62,13 @@ def error_bound(model: nn.Module, plan: LayerPlan, radius: float) -> float:
     if radius < 0:
         raise ValueError(f"radius must be non-negative, got {radius}")
     terms = bound_terms(model, plan)
-    rho = float(np.sqrt(1.0 + radius ** 2))
+    rho = float(np.sqrt(1.0 + radius**2))
     return rho * (terms["matching"] + terms["columns"]) + terms["bias"]
 
 
-def _hooked(model: nn.Module, name: str, data: Any, want_input: bool,
-            max_samples: int) -> torch.Tensor:
+def _hooked(
+    model: nn.Module, name: str, data: Any, want_input: bool, max_samples: int
+) -> torch.Tensor:
     """Inputs (or outputs) of submodule ``name`` over the samples, one row each."""
     batches = input_batches(data, max_samples)
     check_data(model, batches)
@@ -70,14 +76,20 @@ def _hooked(model: nn.Module, name: str, data: Any, want_input: bool,
     return torch.cat([v.reshape(len(v), -1).double() for _, v in pairs]).cpu()
 
 
-def input_radius(model: nn.Module, layer: str, data: Any,
-                 max_samples: int = 100_000) -> float:
+def input_radius(
+    model: nn.Module, layer: str, data: Any, max_samples: int = 100_000
+) -> float:
     """Largest Euclidean norm of ``layer``'s input over the samples (the ``r``)."""
     return float(_hooked(model, layer, data, True, max_samples).norm(dim=1).max())
 
 
-def output_gap(model: nn.Module, compressed: nn.Module, consumer: str, data: Any,
-               max_samples: int = 100_000) -> np.ndarray:
+def output_gap(
+    model: nn.Module,
+    compressed: nn.Module,
+    consumer: str,
+    data: Any,
+    max_samples: int = 100_000,
+) -> np.ndarray:
     """Per-sample ``|v(x) - v~(x)|`` at the consumer's output (pre-activation)."""
     a = _hooked(model, consumer, data, False, max_samples)
     b = _hooked(compressed, consumer, data, False, max_samples)

@@ -21,7 +21,7 @@ the others) and the medoid's outgoing weights become the sum of the cluster's.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -37,8 +37,9 @@ from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
 LINKAGE = "average"
 
 
-def channel_statistics(model: nn.Module, layer: str
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def channel_statistics(
+    model: nn.Module, layer: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per channel: signed output scale, output mean, and unit kernel direction."""
     view = neuron_view(model, layer)
     rows = view.A[:, :-1]
@@ -54,24 +55,35 @@ def channel_statistics(model: nn.Module, layer: str
     return gamma, beta, directions
 
 
-def similarity_distances(gamma: np.ndarray, beta: np.ndarray,
-                         directions: np.ndarray) -> np.ndarray:
+def similarity_distances(
+    gamma: np.ndarray, beta: np.ndarray, directions: np.ndarray
+) -> np.ndarray:
     """The matrix of ``d_ij`` (see the module docstring), symmetric, zero diagonal."""
     cos = np.clip(directions @ directions.T, -1.0, 1.0)
-    d2 = (gamma[:, None] ** 2 + gamma[None, :] ** 2
-          - 2.0 * gamma[:, None] * gamma[None, :] * cos
-          + (beta[:, None] - beta[None, :]) ** 2)
+    d2 = (
+        gamma[:, None] ** 2
+        + gamma[None, :] ** 2
+        - 2.0 * gamma[:, None] * gamma[None, :] * cos
+        + (beta[:, None] - beta[None, :]) ** 2
+    )
     d = np.sqrt(np.maximum(d2, 0.0))
     d = 0.5 * (d + d.T)
     np.fill_diagonal(d, 0.0)
     return d
 
 
-def channel_similarity(model: nn.Module, layer: str, keep: float, *,
-                       refit: bool | str = False, data: Any = None, seed: int = 0,
-                       reference: Optional[nn.Module] = None,
-                       max_samples: int = MAX_SAMPLES, **refit_options: Any
-                       ) -> LayerPlan:
+def channel_similarity(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    refit: bool | str = False,
+    data: Any = None,
+    seed: int = 0,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Plan keeping one medoid channel per cluster, the cluster's columns summed."""
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
@@ -90,9 +102,14 @@ def channel_similarity(model: nn.Module, layer: str, keep: float, *,
         members = np.flatnonzero(labels == c)
         inner = dist[np.ix_(members, members)].sum(axis=1)
         medoids.append(int(members[np.argmin(inner)]))
-    plan = make_plan(view, view.A[medoids], cluster_sums(view.C, labels), labels,
-                     "channel_similarity",
-                     info={"requested": k, "medoids": np.array(medoids),
-                           "linkage": LINKAGE})
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
+    plan = make_plan(
+        view,
+        view.A[medoids],
+        cluster_sums(view.C, labels),
+        labels,
+        "channel_similarity",
+        info={"requested": k, "medoids": np.array(medoids), "linkage": LINKAGE},
+    )
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )

@@ -12,8 +12,6 @@ one pruner per layer type.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 from torch import nn
@@ -56,23 +54,31 @@ class LayerAdapter:
     def weight_from_rows(self, flat: np.ndarray, mod: nn.Module) -> torch.Tensor:
         """A weight tensor of ``mod``'s layout from rows ``(n_out, n_in * taps)``."""
         n_out, n_in = flat.shape[0], flat.shape[1] // self.taps(mod)
-        return torch.from_numpy(np.ascontiguousarray(
-            flat.reshape(n_out, n_in, *mod.weight.shape[2:])))
+        return torch.from_numpy(
+            np.ascontiguousarray(flat.reshape(n_out, n_in, *mod.weight.shape[2:]))
+        )
 
-    def rebuild(self, old: nn.Module, weight: torch.Tensor,
-                bias: Optional[torch.Tensor]) -> nn.Module:
+    def rebuild(
+        self, old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> nn.Module:
         """A new layer like ``old`` holding ``weight`` (and ``bias``)."""
         raise NotImplementedError
 
-    def sample(self, mod: nn.Module, x: torch.Tensor, y: torch.Tensor,
-               locations: int, gen: torch.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self,
+        mod: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        locations: int,
+        gen: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows the layer multiplies, and its outputs there: ``(R, d)``, ``(R, m)``."""
         return x.reshape(len(x), -1), y.reshape(len(y), -1)
 
 
-def _finish(new: nn.Module, old: nn.Module, weight: torch.Tensor,
-            bias: Optional[torch.Tensor]) -> nn.Module:
+def _finish(
+    new: nn.Module, old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
+) -> nn.Module:
     """Copy weights into a freshly built layer and match ``old``'s flags."""
     kw = {"device": old.weight.device, "dtype": old.weight.dtype}
     with torch.no_grad():
@@ -87,11 +93,17 @@ def _finish(new: nn.Module, old: nn.Module, weight: torch.Tensor,
 class LinearAdapter(LayerAdapter):
     """``nn.Linear``: a neuron is a row of the weight; a consumer reads one column."""
 
-    def rebuild(self, old: nn.Module, weight: torch.Tensor,
-                bias: Optional[torch.Tensor]) -> nn.Module:
+    def rebuild(
+        self, old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> nn.Module:
         """A Linear with ``weight.shape`` = (out, in)."""
-        new = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
-                        device=old.weight.device, dtype=old.weight.dtype)
+        new = nn.Linear(
+            weight.shape[1],
+            weight.shape[0],
+            bias=bias is not None,
+            device=old.weight.device,
+            dtype=old.weight.dtype,
+        )
         return _finish(new, old, weight, bias)
 
 
@@ -104,25 +116,44 @@ class Conv2dAdapter(LayerAdapter):
     def check(self, name: str, mod: nn.Module) -> None:
         """Grouped convolutions and non-zero padding modes are not supported."""
         if mod.groups != 1:
-            raise ValueError(f"{name!r} is a grouped convolution (groups={mod.groups}),"
-                             " which is not supported")
+            raise ValueError(
+                f"{name!r} is a grouped convolution (groups={mod.groups}),"
+                " which is not supported"
+            )
         if isinstance(mod.padding, str) or mod.padding_mode != "zeros":
-            raise ValueError(f"{name!r} uses padding {mod.padding!r} / mode "
-                             f"{mod.padding_mode!r}; only numeric zero padding is "
-                             "supported")
+            raise ValueError(
+                f"{name!r} uses padding {mod.padding!r} / mode "
+                f"{mod.padding_mode!r}; only numeric zero padding is "
+                "supported"
+            )
 
-    def rebuild(self, old: nn.Module, weight: torch.Tensor,
-                bias: Optional[torch.Tensor]) -> nn.Module:
+    def rebuild(
+        self, old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> nn.Module:
         """A Conv2d like ``old`` (kernel, stride, padding, dilation) with new widths."""
-        new = nn.Conv2d(weight.shape[1], weight.shape[0], old.kernel_size, old.stride,
-                        old.padding, old.dilation, 1, bias is not None,
-                        old.padding_mode, device=old.weight.device,
-                        dtype=old.weight.dtype)
+        new = nn.Conv2d(
+            weight.shape[1],
+            weight.shape[0],
+            old.kernel_size,
+            old.stride,
+            old.padding,
+            old.dilation,
+            1,
+            bias is not None,
+            old.padding_mode,
+            device=old.weight.device,
+            dtype=old.weight.dtype,
+        )
         return _finish(new, old, weight, bias)
 
-    def sample(self, mod: nn.Module, x: torch.Tensor, y: torch.Tensor,
-               locations: int, gen: torch.Generator
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self,
+        mod: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        locations: int,
+        gen: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Patches at ``locations`` random output positions per image, picked first.
 
         Only the sampled patches are gathered, ``(N * locations, C * kh * kw)``;
@@ -138,9 +169,9 @@ class Conv2dAdapter(LayerAdapter):
         ih = (oh * sh)[:, :, None, None] + (torch.arange(kh) * dh)[None, None, :, None]
         iw = (ow * sw)[:, :, None, None] + (torch.arange(kw) * dw)[None, None, None, :]
         img = torch.arange(n)[:, None, None, None]
-        patches = xp.permute(0, 2, 3, 1)[img, ih, iw]      # (N, L, kh, kw, C)
+        patches = xp.permute(0, 2, 3, 1)[img, ih, iw]  # (N, L, kh, kw, C)
         rows = patches.permute(0, 1, 4, 2, 3).reshape(n * locations, c * kh * kw)
-        outs = y[torch.arange(n)[:, None], :, oh, ow]      # (N, L, m)
+        outs = y[torch.arange(n)[:, None], :, oh, ow]  # (N, L, m)
         return rows, outs.reshape(n * locations, -1)
 
 
@@ -156,7 +187,7 @@ def layer_types() -> tuple[type, ...]:
     return tuple(ADAPTERS)
 
 
-def adapter_for(mod: nn.Module) -> Optional[LayerAdapter]:
+def adapter_for(mod: nn.Module) -> LayerAdapter | None:
     """The adapter of ``mod``'s exact type (subclasses: the nearest base), or None."""
     for cls in type(mod).__mro__:
         if cls in ADAPTERS:

@@ -10,7 +10,7 @@ size and speed, which is why the book's methods rebuild smaller layers.)
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -24,37 +24,63 @@ def l1_norms(model: nn.Module, layer: str) -> np.ndarray:
     return np.abs(neuron_view(model, layer).A[:, :-1]).sum(axis=1)
 
 
-def magnitude(model: nn.Module, layer: str, keep: float, *,
-              refit: bool | str = False, data: Any = None, seed: int = 0,
-              reference: Optional[nn.Module] = None,
-              max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+def magnitude(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    refit: bool | str = False,
+    data: Any = None,
+    seed: int = 0,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Plan keeping the ``keep`` fraction of neurons with the largest L1 norm."""
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     norms = np.abs(view.A[:, :-1]).sum(axis=1)
     kept = np.sort(np.argsort(-norms, kind="stable")[:k])
     plan = selection_plan(view, kept, "magnitude", info={"requested": k})
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )
 
 
-def random_pruning(model: nn.Module, layer: str, keep: float, *,
-                   refit: bool | str = False, data: Any = None, seed: int = 0,
-                   reference: Optional[nn.Module] = None,
-                   max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+def random_pruning(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    refit: bool | str = False,
+    data: Any = None,
+    seed: int = 0,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Plan keeping a seeded random ``keep`` fraction of the neurons."""
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     kept = np.sort(np.random.default_rng(seed).choice(view.n, size=k, replace=False))
     plan = selection_plan(view, kept, "random", info={"requested": k})
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )
 
 
-def l1_filter(model: nn.Module, layer: str, keep: float, *,
-              refit: bool | str = False, data: Any = None, seed: int = 0,
-              reference: Optional[nn.Module] = None,
-              max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+def l1_filter(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    refit: bool | str = False,
+    data: Any = None,
+    seed: int = 0,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Li et al. (2017): keep the filters with the largest L1 norm of the raw kernel.
 
     Unlike :func:`magnitude`, the norm is taken on the layer's own kernel,
@@ -67,5 +93,6 @@ def l1_filter(model: nn.Module, layer: str, keep: float, *,
     norms = weight.abs().reshape(view.n, -1).sum(dim=1).numpy()
     kept = np.sort(np.argsort(-norms, kind="stable")[:k])
     plan = selection_plan(view, kept, "l1_filter", info={"requested": k})
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )

@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -54,8 +55,14 @@ from torch import nn
 
 from helpers.compress.activations import eval_mode, input_batches, record
 from helpers.compress.layers import adapter_for, as_numpy
-from helpers.compress.surgery import (LayerPlan, NeuronView, neuron_view, plan_rows,
-                                      trace_chain, with_consumer)
+from helpers.compress.surgery import (
+    LayerPlan,
+    NeuronView,
+    neuron_view,
+    plan_rows,
+    trace_chain,
+    with_consumer,
+)
 
 #: Unit statistics: layer name -> (mean, std) of each unit's pre-activation.
 UnitStats = Mapping[str, tuple[Sequence[float], Sequence[float]]]
@@ -74,16 +81,19 @@ def relu_mean(m: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.where(s > 0, value, np.maximum(m, 0.0))
 
 
-def unit_stats(model: nn.Module, layer: str, stats: Optional[UnitStats] = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def unit_stats(
+    model: nn.Module, layer: str, stats: UnitStats | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each unit's (BatchNorm-folded) pre-activation in ``layer``."""
     chain = trace_chain(model, layer)
     n = adapter_for(model.get_submodule(layer)).n_out(model.get_submodule(layer))
     if stats is not None and layer in stats:
         mean, std = (np.asarray(v, dtype=np.float64) for v in stats[layer])
         if mean.shape != (n,) or std.shape != (n,):
-            raise ValueError(f"stats[{layer!r}] must hold {n} means and {n} stds, got "
-                             f"shapes {mean.shape} and {std.shape}")
+            raise ValueError(
+                f"stats[{layer!r}] must hold {n} means and {n} stds, got "
+                f"shapes {mean.shape} and {std.shape}"
+            )
         if not (np.isfinite(mean).all() and np.isfinite(std).all()) or np.any(std < 0):
             raise ValueError(f"stats[{layer!r}] must be finite with stds >= 0")
         return mean, std
@@ -91,7 +101,8 @@ def unit_stats(model: nn.Module, layer: str, stats: Optional[UnitStats] = None
         raise ValueError(
             f"{layer!r} has no BatchNorm after it, so the correction needs its units' "
             "pre-activation statistics: pass stats={layer: (mean, std)}, recorded "
-            "with the checkpoint (record_unit_stats)")
+            "with the checkpoint (record_unit_stats)"
+        )
     bn = model.get_submodule(chain.batchnorm)
     var = as_numpy(bn.running_var)
     gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
@@ -116,7 +127,7 @@ def unit_correlations(rows: np.ndarray, std: np.ndarray) -> np.ndarray:
     without a usable fit it falls back to the cosines (isotropic input).
     """
     sums = rows.sum(axis=1)
-    design = np.stack([(rows ** 2).sum(axis=1), sums ** 2], axis=1)
+    design = np.stack([(rows**2).sum(axis=1), sums**2], axis=1)
     coef = nnls(design, np.asarray(std, dtype=np.float64) ** 2)[0]
     if not np.any(coef > 0):
         return row_correlations(rows)
@@ -128,8 +139,9 @@ def unit_correlations(rows: np.ndarray, std: np.ndarray) -> np.ndarray:
     return corr
 
 
-def mixing(old_rows: np.ndarray, new_rows: np.ndarray, assignment: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
+def mixing(
+    old_rows: np.ndarray, new_rows: np.ndarray, assignment: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``lam`` (k, n) with ``new_k ~ sum_j lam_kj old_j`` over k's cluster; residuals.
 
     Each new unit's weight row is written as a least-squares combination of
@@ -151,8 +163,9 @@ def mixing(old_rows: np.ndarray, new_rows: np.ndarray, assignment: np.ndarray
     return lam, resid
 
 
-def tap_weights(model: nn.Module, consumer: str, input_shape: Optional[Sequence[int]]
-                ) -> Optional[np.ndarray]:
+def tap_weights(
+    model: nn.Module, consumer: str, input_shape: Sequence[int] | None
+) -> np.ndarray | None:
     """Per kernel tap of a conv consumer, the fraction of outputs reading inside.
 
     ``None`` (every tap counts fully) for a Linear consumer or without
@@ -165,18 +178,23 @@ def tap_weights(model: nn.Module, consumer: str, input_shape: Optional[Sequence[
     first = next(model.parameters())
     zeros = torch.zeros(1, *input_shape, dtype=first.dtype, device=first.device)
     try:
-        (x, _), = record(model, consumer, [zeros], "input")
+        ((x, _),) = record(model, consumer, [zeros], "input")
     except (RuntimeError, ValueError) as err:
-        raise ValueError(f"input_shape {tuple(input_shape)} does not fit the model: "
-                         f"{err}") from err
+        raise ValueError(
+            f"input_shape {tuple(input_shape)} does not fit the model: {err}"
+        ) from err
     ones = torch.ones(1, 1, *x.shape[2:], dtype=torch.float64)
-    cols = nn.functional.unfold(ones, mod.kernel_size, dilation=mod.dilation,
-                                padding=mod.padding, stride=mod.stride)
+    cols = nn.functional.unfold(
+        ones,
+        mod.kernel_size,
+        dilation=mod.dilation,
+        padding=mod.padding,
+        stride=mod.stride,
+    )
     return cols[0].mean(dim=1).numpy()  # (kh*kw,)
 
 
-def _consumer_sums(C: np.ndarray, outputs: int, taps: Optional[np.ndarray]
-                   ) -> np.ndarray:
+def _consumer_sums(C: np.ndarray, outputs: int, taps: np.ndarray | None) -> np.ndarray:
     """Outgoing columns (n, m*g) summed over each output's g taps: (n, m)."""
     n = C.shape[0]
     grouped = C.reshape(n, outputs, -1)
@@ -185,9 +203,13 @@ def _consumer_sums(C: np.ndarray, outputs: int, taps: Optional[np.ndarray]
     return grouped.sum(axis=2)
 
 
-def predict_shift(view: NeuronView, plan: LayerPlan, mean: np.ndarray,
-                  std: np.ndarray, taps: Optional[np.ndarray] = None
-                  ) -> dict[str, np.ndarray]:
+def predict_shift(
+    view: NeuronView,
+    plan: LayerPlan,
+    mean: np.ndarray,
+    std: np.ndarray,
+    taps: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     """Predicted change of the consumer's mean output when ``plan`` replaces ``view``.
 
     Returns the shift ``delta`` (m,) that the consumer's bias must gain, and the
@@ -203,12 +225,22 @@ def predict_shift(view: NeuronView, plan: LayerPlan, mean: np.ndarray,
     mu_old, mu_new = relu_mean(mean, std), relu_mean(m_new, s_new)
     before = mu_old @ _consumer_sums(view.C, view.outputs, taps)
     after = mu_new @ _consumer_sums(new_C, view.outputs, taps)
-    return {"delta": before - after, "mu_old": mu_old, "m_new": m_new,
-            "s_new": s_new, "mu_new": mu_new, "residual": resid}
+    return {
+        "delta": before - after,
+        "mu_old": mu_old,
+        "m_new": m_new,
+        "s_new": s_new,
+        "mu_new": mu_new,
+        "residual": resid,
+    }
 
 
-def stats_correct(model: nn.Module, plan: LayerPlan, stats: Optional[UnitStats] = None,
-                  input_shape: Optional[Sequence[int]] = None) -> LayerPlan:
+def stats_correct(
+    model: nn.Module,
+    plan: LayerPlan,
+    stats: UnitStats | None = None,
+    input_shape: Sequence[int] | None = None,
+) -> LayerPlan:
     """``plan`` with the consumer's bias moved by the predicted mean shift.
 
     ``model`` is the network the plan was made for. Data-free: it reads the
@@ -218,25 +250,38 @@ def stats_correct(model: nn.Module, plan: LayerPlan, stats: Optional[UnitStats] 
     if not isinstance(plan, LayerPlan):
         raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
     if plan.info.get("refit"):
-        raise ValueError(f"{plan!r} was already refit on data; the statistics "
-                         "correction replaces the refit, it does not stack on it")
+        raise ValueError(
+            f"{plan!r} was already refit on data; the statistics "
+            "correction replaces the refit, it does not stack on it"
+        )
     view = neuron_view(model, plan.layer)
     mean, std = unit_stats(model, plan.layer, stats)
     taps = tap_weights(model, plan.consumer, input_shape)
     shift = predict_shift(view, plan, mean, std, taps)
-    bias = (np.zeros(view.outputs) if plan.consumer_bias is None
-            else as_numpy(plan.consumer_bias))
-    corrected = with_consumer(plan, plan.consumer_weight,
-                              torch.from_numpy(bias + shift["delta"]),
-                              correct="stats", predicted_shift=shift["delta"],
-                              mixing_residual=float(shift["residual"].max()))
+    bias = (
+        np.zeros(view.outputs)
+        if plan.consumer_bias is None
+        else as_numpy(plan.consumer_bias)
+    )
+    corrected = with_consumer(
+        plan,
+        plan.consumer_weight,
+        torch.from_numpy(bias + shift["delta"]),
+        correct="stats",
+        predicted_shift=shift["delta"],
+        mixing_residual=float(shift["residual"].max()),
+    )
     corrected.method = f"{plan.method}+stats"
     return corrected
 
 
-def maybe_correct(model: nn.Module, plan: LayerPlan, correct: Any = None,
-                  stats: Optional[UnitStats] = None,
-                  input_shape: Optional[Sequence[int]] = None) -> LayerPlan:
+def maybe_correct(
+    model: nn.Module,
+    plan: LayerPlan,
+    correct: Any = None,
+    stats: UnitStats | None = None,
+    input_shape: Sequence[int] | None = None,
+) -> LayerPlan:
     """Apply a method's ``correct`` option: None/False (nothing) or ``"stats"``."""
     if correct is None or correct is False:
         if stats is not None or input_shape is not None:
@@ -253,8 +298,9 @@ def maybe_correct(model: nn.Module, plan: LayerPlan, correct: Any = None,
 
 
 @torch.no_grad()
-def record_unit_stats(model: nn.Module, layers: Sequence[str], data: Any,
-                      max_samples: int = 60000) -> dict[str, tuple[list, list]]:
+def record_unit_stats(
+    model: nn.Module, layers: Sequence[str], data: Any, max_samples: int = 60000
+) -> dict[str, tuple[list, list]]:
     """Mean and std of each unit's pre-activation over ``data`` (per channel for conv).
 
     This reads data: it is meant to run once, on the training set, when a
@@ -281,21 +327,26 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def save_unit_stats(path: Path, stats: dict[str, tuple[list, list]],
-                    provenance: dict[str, Any]) -> None:
+def save_unit_stats(
+    path: Path, stats: dict[str, tuple[list, list]], provenance: dict[str, Any]
+) -> None:
     """Write statistics and their provenance (checkpoint hash, data, command), JSON."""
-    Path(path).write_text(json.dumps({"provenance": provenance, "stats": stats},
-                                     indent=1) + "\n")
+    Path(path).write_text(
+        json.dumps({"provenance": provenance, "stats": stats}, indent=1) + "\n"
+    )
 
 
-def load_unit_stats(path: Path, checkpoint: Optional[Path] = None
-                    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def load_unit_stats(
+    path: Path, checkpoint: Path | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read a statistics file; with ``checkpoint``, check it was made for that file."""
     blob = json.loads(Path(path).read_text())
     if checkpoint is not None:
         want, got = blob["provenance"].get("checkpoint_sha256"), file_sha256(checkpoint)
         if want != got:
-            raise ValueError(f"{Path(path).name} was recorded for a checkpoint with "
-                             f"sha256 {want}, but {Path(checkpoint).name} has {got}; "
-                             "record the statistics again")
+            raise ValueError(
+                f"{Path(path).name} was recorded for a checkpoint with "
+                f"sha256 {want}, but {Path(checkpoint).name} has {got}; "
+                "record the statistics again"
+            )
     return {k: (np.asarray(m), np.asarray(s)) for k, (m, s) in blob["stats"].items()}

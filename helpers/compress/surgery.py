@@ -25,7 +25,7 @@ import copy
 import math
 import operator
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,14 +37,33 @@ from helpers.compress.activations import eval_mode  # noqa: F401  (re-exported)
 from helpers.compress.layers import adapter_for, as_numpy, layer_types
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-_PASS_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
-                 nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
-                 nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
-                 nn.AdaptiveMaxPool2d, nn.Flatten)
-_PASS_FUNCTIONS = {torch.flatten, nn.functional.dropout, nn.functional.max_pool1d,
-                   nn.functional.max_pool2d, nn.functional.avg_pool1d,
-                   nn.functional.avg_pool2d, nn.functional.adaptive_avg_pool1d,
-                   nn.functional.adaptive_avg_pool2d, nn.functional.adaptive_max_pool2d}
+_PASS_MODULES = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.AlphaDropout,
+    nn.Identity,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.Flatten,
+)
+_PASS_FUNCTIONS = {
+    torch.flatten,
+    nn.functional.dropout,
+    nn.functional.max_pool1d,
+    nn.functional.max_pool2d,
+    nn.functional.avg_pool1d,
+    nn.functional.avg_pool2d,
+    nn.functional.adaptive_avg_pool1d,
+    nn.functional.adaptive_avg_pool2d,
+    nn.functional.adaptive_max_pool2d,
+}
 _PASS_METHODS = {"flatten", "view", "reshape", "contiguous"}
 _RELU_FUNCTIONS = {torch.relu, nn.functional.relu, torch.relu_}
 _IGNORED_METHODS = {"size", "dim"}
@@ -66,7 +85,7 @@ class Chain:
 
     layer: str
     consumer: str
-    batchnorm: Optional[str]
+    batchnorm: str | None
     operations: tuple[str, ...]
     group: int
 
@@ -111,11 +130,11 @@ class LayerPlan:
 
     layer: str
     consumer: str
-    batchnorm: Optional[str]
+    batchnorm: str | None
     weight: torch.Tensor
-    bias: Optional[torch.Tensor]
+    bias: torch.Tensor | None
     consumer_weight: torch.Tensor
-    consumer_bias: Optional[torch.Tensor]
+    consumer_bias: torch.Tensor | None
     assignment: np.ndarray
     scales: np.ndarray
     method: str
@@ -139,8 +158,10 @@ class LayerPlan:
     def __repr__(self) -> str:
         """Short summary (the tensors are large)."""
         tag = ", data-driven" if self.data_driven else ""
-        return (f"LayerPlan({self.method}{tag}: {self.layer} {self.n_before} -> "
-                f"{self.n_after} neurons, consumer {self.consumer})")
+        return (
+            f"LayerPlan({self.method}{tag}: {self.layer} {self.n_before} -> "
+            f"{self.n_after} neurons, consumer {self.consumer})"
+        )
 
 
 def n_keep(n: int, keep: float) -> int:
@@ -172,7 +193,8 @@ def trace_model(model: nn.Module) -> torch.fx.Graph:
     except Exception as err:  # fx raises many types for untraceable code
         raise TypeError(
             f"cannot trace {type(model).__name__} with torch.fx ({err}); compression "
-            "needs a forward pass without data-dependent control flow") from err
+            "needs a forward pass without data-dependent control flow"
+        ) from err
 
 
 def _kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
@@ -220,8 +242,9 @@ def _describe(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
     return node.op
 
 
-def _walk(graph: torch.fx.Graph, modules: dict[str, nn.Module], layer: str
-          ) -> tuple[Optional[torch.fx.Node], list[torch.fx.Node], str]:
+def _walk(
+    graph: torch.fx.Graph, modules: dict[str, nn.Module], layer: str
+) -> tuple[torch.fx.Node | None, list[torch.fx.Node], str]:
     """Follow the output of ``layer``; return (consumer node, nodes between, why)."""
     nodes = [n for n in graph.nodes if n.op == "call_module" and n.target == layer]
     if not nodes:
@@ -233,23 +256,40 @@ def _walk(graph: torch.fx.Graph, modules: dict[str, nn.Module], layer: str
         users = [u for u in current.users if _kind(u, modules) != "ignored"]
         if len(users) != 1:
             names = ", ".join(_describe(u, modules) for u in users) or "nothing"
-            return None, between, (f"the output of {layer!r} flows into {len(users)} "
-                                   f"operations ({names}); only a single chain to the "
-                                   "next layer is supported")
+            return (
+                None,
+                between,
+                (
+                    f"the output of {layer!r} flows into {len(users)} "
+                    f"operations ({names}); only a single chain to the "
+                    "next layer is supported"
+                ),
+            )
         user = users[0]
         kind = _kind(user, modules)
         if kind == "layer":
             return user, between, ""
         if kind == "output":
-            return None, between, (f"{layer!r} is the output layer (no Linear/Conv2d "
-                                   "layer follows it); only hidden layers can be "
-                                   "compressed")
+            return (
+                None,
+                between,
+                (
+                    f"{layer!r} is the output layer (no Linear/Conv2d "
+                    "layer follows it); only hidden layers can be "
+                    "compressed"
+                ),
+            )
         if kind == "other":
-            return None, between, (
-                f"unsupported operation {_describe(user, modules)!r} between it and "
-                "the next layer; the methods assume one ReLU (plus BatchNorm right "
-                "after the layer, dropout, pooling or flatten), and another "
-                "activation or a residual sum breaks that")
+            return (
+                None,
+                between,
+                (
+                    f"unsupported operation {_describe(user, modules)!r} between it "
+                    "and the next layer; the methods assume one ReLU (plus BatchNorm "
+                    "right after the layer, dropout, pooling or flatten), and another "
+                    "activation or a residual sum breaks that"
+                ),
+            )
         between.append(user)
         current = user
 
@@ -269,21 +309,25 @@ def _layer(modules: dict[str, nn.Module], layer: str) -> nn.Module:
         raise TypeError(f"layer names must be strings, got {type(layer).__name__}")
     if layer not in modules:
         known = [n for n, m in modules.items() if adapter_for(m) is not None]
-        raise ValueError(f"model has no module named {layer!r}; its compressible "
-                         f"layers are {known}")
+        raise ValueError(
+            f"model has no module named {layer!r}; its compressible layers are {known}"
+        )
     mod = modules[layer]
     adapter = adapter_for(mod)
     if adapter is None:
         kinds = ", ".join(t.__name__ for t in layer_types())
-        raise TypeError(f"{layer!r} is a {type(mod).__name__}; only layers of the "
-                        f"types {kinds} can be compressed (only Linear and Conv2d "
-                        "for now)")
+        raise TypeError(
+            f"{layer!r} is a {type(mod).__name__}; only layers of the "
+            f"types {kinds} can be compressed (only Linear and Conv2d "
+            "for now)"
+        )
     adapter.check(layer, mod)
     return mod
 
 
-def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = None
-                ) -> Chain:
+def trace_chain(
+    model: nn.Module, layer: str, graph: torch.fx.Graph | None = None
+) -> Chain:
     """Check that ``layer`` can be compressed and describe its path to the consumer."""
     modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
     mod = _layer(modules, layer)
@@ -295,19 +339,25 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
     described = tuple(_describe(n, modules) for n in between)
     bad = [d for d, k in zip(described, kinds) if k == "other"]
     if bad:
-        raise ValueError(f"cannot compress {layer!r}: unsupported operation(s) {bad} "
-                         "between it and the next layer; the methods assume a ReLU "
-                         "activation (plus BatchNorm right after the layer, dropout, "
-                         "pooling or flatten), and a residual sum or another "
-                         "activation breaks that")
+        raise ValueError(
+            f"cannot compress {layer!r}: unsupported operation(s) {bad} "
+            "between it and the next layer; the methods assume a ReLU "
+            "activation (plus BatchNorm right after the layer, dropout, "
+            "pooling or flatten), and a residual sum or another "
+            "activation breaks that"
+        )
     if kinds.count("relu") != 1:
-        raise ValueError(f"cannot compress {layer!r}: expected exactly one ReLU before "
-                         f"the next layer, found {kinds.count('relu')} in {described}")
+        raise ValueError(
+            f"cannot compress {layer!r}: expected exactly one ReLU before "
+            f"the next layer, found {kinds.count('relu')} in {described}"
+        )
     batchnorm = None
     if "batchnorm" in kinds:
         if kinds.index("batchnorm") != 0 or kinds.count("batchnorm") > 1:
-            raise ValueError(f"cannot compress {layer!r}: BatchNorm is supported only "
-                             "directly after the layer (it is folded into it)")
+            raise ValueError(
+                f"cannot compress {layer!r}: BatchNorm is supported only "
+                "directly after the layer (it is folded into it)"
+            )
         batchnorm = between[0].target
         bn = modules[batchnorm]
         if bn.running_mean is None:
@@ -316,7 +366,8 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
             raise BatchNormModeError(
                 f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} is in "
                 "training mode (it normalises with batch statistics, but folding "
-                "uses the running ones); call model.eval() first")
+                "uses the running ones); call model.eval() first"
+            )
     consumer_name = consumer_node.target
     consumer = modules[consumer_name]
     producer, reader = adapter_for(mod), adapter_for(consumer)
@@ -326,30 +377,43 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
     flattened = any(_is_flatten(node, modules) for node in between)
     if reader.spatial:
         if not producer.spatial:
-            raise ValueError(f"cannot compress {layer!r}: a "
-                             f"{type(mod).__name__} feeding a "
-                             f"{type(consumer).__name__} is not supported")
+            raise ValueError(
+                f"cannot compress {layer!r}: a "
+                f"{type(mod).__name__} feeding a "
+                f"{type(consumer).__name__} is not supported"
+            )
         if width != n:
-            raise ValueError(f"{consumer_name!r} must read the {n} channels of "
-                             f"{layer!r}, but reads {width}")
+            raise ValueError(
+                f"{consumer_name!r} must read the {n} channels of "
+                f"{layer!r}, but reads {width}"
+            )
         group = reader.taps(consumer)
     else:
         if producer.spatial and not flattened:
-            raise ValueError(f"cannot compress {layer!r}: a {type(mod).__name__} "
-                             f"feeding a {type(consumer).__name__} needs a flatten "
-                             "in between")
+            raise ValueError(
+                f"cannot compress {layer!r}: a {type(mod).__name__} "
+                f"feeding a {type(consumer).__name__} needs a flatten "
+                "in between"
+            )
         if width % n:
-            raise ValueError(f"{consumer_name!r} reads {width} features, not a "
-                             f"multiple of the {n} neurons of {layer!r}")
+            raise ValueError(
+                f"{consumer_name!r} reads {width} features, not a "
+                f"multiple of the {n} neurons of {layer!r}"
+            )
         group = width // n
         if not producer.spatial and group != 1:
-            raise ValueError(f"{consumer_name!r} reads {width} features but "
-                             f"{layer!r} has {n} outputs")
+            raise ValueError(
+                f"{consumer_name!r} reads {width} features but "
+                f"{layer!r} has {n} outputs"
+            )
     return Chain(layer, consumer_name, batchnorm, described, group)
 
 
-def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
-                  skipped: Optional[dict[str, str]] = None) -> list[str]:
+def hidden_layers(
+    model: nn.Module,
+    types: tuple[type, ...] | None = None,
+    skipped: dict[str, str] | None = None,
+) -> list[str]:
     """Names of the compressible layers (of ``types``; default all), forward order.
 
     A layer qualifies when :func:`trace_chain` accepts it: its output reaches
@@ -390,8 +454,9 @@ def forward_order(model: nn.Module, names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- #
 
 
-def check_layer(model: nn.Module, layer: str,
-                graph: Optional[torch.fx.Graph] = None) -> Chain:
+def check_layer(
+    model: nn.Module, layer: str, graph: torch.fx.Graph | None = None
+) -> Chain:
     """:func:`trace_chain` plus finite weights in the layer, BatchNorm and consumer."""
     chain = trace_chain(model, layer, graph)
     for name in (layer, chain.batchnorm, chain.consumer):
@@ -399,13 +464,16 @@ def check_layer(model: nn.Module, layer: str,
             continue
         for pname, p in model.get_submodule(name).named_parameters(recurse=False):
             if not torch.isfinite(p).all():
-                raise ValueError(f"{pname} of {name!r} holds NaN or infinite weights; "
-                                 "compression needs finite weights")
+                raise ValueError(
+                    f"{pname} of {name!r} holds NaN or infinite weights; "
+                    "compression needs finite weights"
+                )
     return chain
 
 
-def fold_batchnorm(rows: np.ndarray, bias: np.ndarray, bn: nn.Module
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def fold_batchnorm(
+    rows: np.ndarray, bias: np.ndarray, bn: nn.Module
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows and bias of ``layer`` followed by ``bn`` (eval mode) as one layer."""
     n = len(bias)
     gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
@@ -425,29 +493,46 @@ def neuron_view(model: nn.Module, layer: str) -> NeuronView:
     b = as_finite_array(producer.bias(mod), f"the bias of {layer!r}")
     if chain.batchnorm is not None:
         w, b = fold_batchnorm(w, b, modules[chain.batchnorm])
-        as_finite_array(np.hstack([w, b[:, None]]),
-                        f"{layer!r} with {chain.batchnorm!r} folded in")
+        as_finite_array(
+            np.hstack([w, b[:, None]]), f"{layer!r} with {chain.batchnorm!r} folded in"
+        )
     wc = as_finite_array(reader.rows(consumer), f"the consumer {chain.consumer!r}")
     m = wc.shape[0]
     c = wc.reshape(m, n, chain.group).transpose(1, 0, 2).reshape(n, m * chain.group)
     c0 = as_finite_array(reader.bias(consumer), f"the bias of {chain.consumer!r}")
-    return NeuronView(chain, np.hstack([w, b[:, None]]), c, c0,
-                      tuple(mod.weight.shape), tuple(consumer.weight.shape),
-                      mod.bias is not None or chain.batchnorm is not None,
-                      consumer.bias is not None)
+    return NeuronView(
+        chain,
+        np.hstack([w, b[:, None]]),
+        c,
+        c0,
+        tuple(mod.weight.shape),
+        tuple(consumer.weight.shape),
+        mod.bias is not None or chain.batchnorm is not None,
+        consumer.bias is not None,
+    )
 
 
-def make_plan(view: NeuronView, A: np.ndarray, C: np.ndarray, assignment: np.ndarray,
-              method: str, *, scales: Optional[np.ndarray] = None,
-              c0: Optional[np.ndarray] = None, data_driven: bool = False,
-              info: Optional[dict[str, Any]] = None) -> LayerPlan:
+def make_plan(
+    view: NeuronView,
+    A: np.ndarray,
+    C: np.ndarray,
+    assignment: np.ndarray,
+    method: str,
+    *,
+    scales: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    data_driven: bool = False,
+    info: dict[str, Any] | None = None,
+) -> LayerPlan:
     """Build a :class:`LayerPlan` from new neuron rows ``A`` (k, p+1) and ``C``."""
     A, C = np.asarray(A, dtype=np.float64), np.asarray(C, dtype=np.float64)
     k = A.shape[0]
     if k < 1 or A.shape[1] != view.A.shape[1] or C.shape != (k, view.C.shape[1]):
-        raise ValueError(f"plan shapes A {A.shape}, C {C.shape} do not fit a layer "
-                         "with "
-                         f"rows of {view.A.shape[1]} and {view.C.shape[1]} values")
+        raise ValueError(
+            f"plan shapes A {A.shape}, C {C.shape} do not fit a layer "
+            "with "
+            f"rows of {view.A.shape[1]} and {view.C.shape[1]} values"
+        )
     assignment = np.asarray(assignment, dtype=np.int64)
     if assignment.shape != (view.n,) or assignment.max(initial=-1) >= k:
         raise ValueError("assignment must map each old neuron to a new one or -1")
@@ -462,15 +547,30 @@ def make_plan(view: NeuronView, A: np.ndarray, C: np.ndarray, assignment: np.nda
     cw = torch.from_numpy((cw.reshape(m, k, *rest) if rest else cw).copy())
     has_cbias = view.consumer_has_bias or bool(np.any(c0 != 0))
     cb = torch.from_numpy(np.array(c0, dtype=np.float64)) if has_cbias else None
-    return LayerPlan(view.chain.layer, view.chain.consumer, view.chain.batchnorm,
-                     weight, bias, cw, cb, assignment, scales, method, data_driven,
-                     dict(info or {}))
+    return LayerPlan(
+        view.chain.layer,
+        view.chain.consumer,
+        view.chain.batchnorm,
+        weight,
+        bias,
+        cw,
+        cb,
+        assignment,
+        scales,
+        method,
+        data_driven,
+        dict(info or {}),
+    )
 
 
-def selection_plan(view: NeuronView, kept: np.ndarray, method: str,
-                   column_scale: Optional[np.ndarray] = None,
-                   info: Optional[dict[str, Any]] = None,
-                   data_driven: bool = False) -> LayerPlan:
+def selection_plan(
+    view: NeuronView,
+    kept: np.ndarray,
+    method: str,
+    column_scale: np.ndarray | None = None,
+    info: dict[str, Any] | None = None,
+    data_driven: bool = False,
+) -> LayerPlan:
     """Plan that keeps the neurons ``kept`` (optionally rescaling their columns)."""
     kept = np.asarray(kept, dtype=np.int64)
     assignment = np.full(view.n, -1, dtype=np.int64)
@@ -478,8 +578,9 @@ def selection_plan(view: NeuronView, kept: np.ndarray, method: str,
     C = view.C[kept]
     if column_scale is not None:
         C = C * np.asarray(column_scale, dtype=np.float64)[:, None]
-    return make_plan(view, view.A[kept], C, assignment, method, info=info,
-                     data_driven=data_driven)
+    return make_plan(
+        view, view.A[kept], C, assignment, method, info=info, data_driven=data_driven
+    )
 
 
 def plan_rows(plan: LayerPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -495,15 +596,19 @@ def plan_rows(plan: LayerPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.hstack([a, b[:, None]]), c, c0
 
 
-def with_consumer(plan: LayerPlan, weight: torch.Tensor, bias: torch.Tensor,
-                  **info: Any) -> LayerPlan:
+def with_consumer(
+    plan: LayerPlan, weight: torch.Tensor, bias: torch.Tensor, **info: Any
+) -> LayerPlan:
     """A copy of ``plan`` whose consumer weight and bias are replaced."""
     if weight.shape != plan.consumer_weight.shape:
-        raise ValueError(f"consumer weight must keep shape "
-                         f"{tuple(plan.consumer_weight.shape)}, got "
-                         f"{tuple(weight.shape)}")
-    return replace(plan, consumer_weight=weight, consumer_bias=bias,
-                   info={**plan.info, **info})
+        raise ValueError(
+            f"consumer weight must keep shape "
+            f"{tuple(plan.consumer_weight.shape)}, got "
+            f"{tuple(weight.shape)}"
+        )
+    return replace(
+        plan, consumer_weight=weight, consumer_bias=bias, info={**plan.info, **info}
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -518,8 +623,9 @@ def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(parent, attr, new)
 
 
-def _rebuilt(old: nn.Module, weight: torch.Tensor, bias: Optional[torch.Tensor]
-             ) -> nn.Module:
+def _rebuilt(
+    old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
+) -> nn.Module:
     """A new layer like ``old`` with the given weight (and bias), via its adapter."""
     return adapter_for(old).rebuild(old, weight, bias)
 
@@ -535,29 +641,39 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
         raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
     chain = trace_chain(model, plan.layer)
     if chain.consumer != plan.consumer or chain.batchnorm != plan.batchnorm:
-        raise ValueError(f"{plan!r} was made for another model structure: here "
-                         f"{plan.layer!r} feeds {chain.consumer!r} (BatchNorm "
-                         f"{chain.batchnorm!r}), the plan expects {plan.consumer!r} "
-                         f"(BatchNorm {plan.batchnorm!r})")
+        raise ValueError(
+            f"{plan!r} was made for another model structure: here "
+            f"{plan.layer!r} feeds {chain.consumer!r} (BatchNorm "
+            f"{chain.batchnorm!r}), the plan expects {plan.consumer!r} "
+            f"(BatchNorm {plan.batchnorm!r})"
+        )
     modules = dict(model.named_modules())
     layer, consumer = modules[plan.layer], modules[plan.consumer]
     producer = adapter_for(layer)
     if producer.n_out(layer) != plan.n_before:
-        raise ValueError(f"{plan!r} was made for a layer with {plan.n_before} "
-                         f"neurons, but {plan.layer!r} has {producer.n_out(layer)}; "
-                         "plans only apply to the model they were made for")
+        raise ValueError(
+            f"{plan!r} was made for a layer with {plan.n_before} "
+            f"neurons, but {plan.layer!r} has {producer.n_out(layer)}; "
+            "plans only apply to the model they were made for"
+        )
     k = plan.n_after
     expected = (consumer.weight.shape[0], k * chain.group)
     got = plan.consumer_weight.reshape(plan.consumer_weight.shape[0], -1).shape
-    if (plan.weight.shape[1:] != layer.weight.shape[1:] or tuple(got) != expected
-            or plan.consumer_weight.shape[2:] != consumer.weight.shape[2:]):
-        raise ValueError(f"{plan!r} does not match the shapes of {plan.layer!r} "
-                         f"{tuple(layer.weight.shape)} and {plan.consumer!r} "
-                         f"{tuple(consumer.weight.shape)}")
+    if (
+        plan.weight.shape[1:] != layer.weight.shape[1:]
+        or tuple(got) != expected
+        or plan.consumer_weight.shape[2:] != consumer.weight.shape[2:]
+    ):
+        raise ValueError(
+            f"{plan!r} does not match the shapes of {plan.layer!r} "
+            f"{tuple(layer.weight.shape)} and {plan.consumer!r} "
+            f"{tuple(consumer.weight.shape)}"
+        )
     new = copy.deepcopy(model)
     _set_module(new, plan.layer, _rebuilt(layer, plan.weight, plan.bias))
-    _set_module(new, plan.consumer, _rebuilt(consumer, plan.consumer_weight,
-                                             plan.consumer_bias))
+    _set_module(
+        new, plan.consumer, _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias)
+    )
     if plan.batchnorm is not None:
         _set_module(new, plan.batchnorm, nn.Identity())
     return new

@@ -20,19 +20,24 @@ bias (the same refit every method offers), for a like-for-like comparison.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from torch import nn
 
 from helpers.compress.layers import adapter_for
-from helpers.compress.refit import (MAX_SAMPLES, check_refit_options, consumer_rows,
-                                   maybe_refit)
+from helpers.compress.refit import (
+    MAX_SAMPLES,
+    check_refit_options,
+    consumer_rows,
+    maybe_refit,
+)
 from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
 
 
-def contributions(Z: np.ndarray, Wc: np.ndarray, group: int, pairs: int,
-                  seed: int = 0) -> np.ndarray:
+def contributions(
+    Z: np.ndarray, Wc: np.ndarray, group: int, pairs: int, seed: int = 0
+) -> np.ndarray:
     """Contributions ``X`` (pairs, n): neuron terms of sampled consumer outputs."""
     m = Wc.shape[0]
     n = Wc.shape[1] // group
@@ -44,8 +49,9 @@ def contributions(Z: np.ndarray, Wc: np.ndarray, group: int, pairs: int,
     return prod.reshape(len(chosen), n, group).sum(axis=2)
 
 
-def window_contributions(Z: np.ndarray, Wc: np.ndarray, group: int,
-                         seed: int = 0) -> np.ndarray:
+def window_contributions(
+    Z: np.ndarray, Wc: np.ndarray, group: int, seed: int = 0
+) -> np.ndarray:
     """One random consumer output per sampled patch: contributions ``(len(Z), n)``."""
     m = Wc.shape[0]
     n = Wc.shape[1] // group
@@ -69,16 +75,27 @@ def greedy_removal(X: np.ndarray, n_remove: int) -> np.ndarray:
     return np.array(removed, dtype=np.int64)
 
 
-def thinet(model: nn.Module, layer: str, keep: float, *, data: Any = None,
-           seed: int = 0, pairs: int = 20000, locations: int = 10,
-           refit: bool | str = False, reference: Optional[nn.Module] = None,
-           max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+def thinet(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    data: Any = None,
+    seed: int = 0,
+    pairs: int = 20000,
+    locations: int = 10,
+    refit: bool | str = False,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Plan ThiNet pruning of ``layer`` from sample inputs ``data``."""
     check_refit_options("thinet", refit_options)
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
-    Z, _ = consumer_rows(model, view.chain.consumer, data, None, max_samples,
-                         locations, seed)
+    Z, _ = consumer_rows(
+        model, view.chain.consumer, data, None, max_samples, locations, seed
+    )
     consumer = model.get_submodule(view.chain.consumer)
     Wc = consumer.weight.detach().double().reshape(consumer.weight.shape[0], -1).numpy()
     if adapter_for(consumer).spatial:  # conv consumer: (image, filter, location) rows
@@ -90,8 +107,9 @@ def thinet(model: nn.Module, layer: str, keep: float, *, data: Any = None,
     y = X.sum(axis=1)
     w, *_ = np.linalg.lstsq(X[:, kept], y, rcond=None)
     info = {"requested": k, "pairs": len(X), "scaling": w.copy()}
-    plan = selection_plan(view, kept, "thinet", column_scale=w, info=info,
-                          data_driven=True)
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
-
+    plan = selection_plan(
+        view, kept, "thinet", column_scale=w, info=info, data_driven=True
+    )
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )

@@ -38,7 +38,7 @@ Neurons with ``a_j = 0`` or ``c_j = 0`` contribute nothing and are dropped.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -61,9 +61,14 @@ def gauge_scales(A: np.ndarray, C: np.ndarray, gauge: str) -> np.ndarray:
     return 1.0 / np.where(base > 0, base, 1.0)
 
 
-def merge_weighted(A: np.ndarray, C: np.ndarray, k: int, gauge: str = "unit",
-                   seed: int = 0, n_init: int = N_INIT
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def merge_weighted(
+    A: np.ndarray,
+    C: np.ndarray,
+    k: int,
+    gauge: str = "unit",
+    seed: int = 0,
+    n_init: int = N_INIT,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """TropNNC on raw rows: new ``A``, new ``C``, assignment and gauge scales."""
     scales = gauge_scales(A, C, gauge)
     As, Cs = A * scales[:, None], C / scales[:, None]
@@ -80,11 +85,20 @@ def merge_weighted(A: np.ndarray, C: np.ndarray, k: int, gauge: str = "unit",
     return new_a, new_c, assignment, scales
 
 
-def tropnnc(model: nn.Module, layer: str, keep: float, *, gauge: str = "unit",
-            n_init: int = N_INIT, refit: bool | str = False, data: Any = None,
-            seed: int = 0,
-            reference: Optional[nn.Module] = None, max_samples: int = MAX_SAMPLES,
-            **refit_options: Any) -> LayerPlan:
+def tropnnc(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    gauge: str = "unit",
+    n_init: int = N_INIT,
+    refit: bool | str = False,
+    data: Any = None,
+    seed: int = 0,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Plan merging ``layer``'s neurons down to ``keep`` of them with TropNNC.
 
     Data-free unless ``refit=True``, which refits the consumer by least squares
@@ -93,9 +107,18 @@ def tropnnc(model: nn.Module, layer: str, keep: float, *, gauge: str = "unit",
     check_refit_options("tropnnc", refit_options)
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
-    new_a, new_c, assignment, scales = merge_weighted(view.A, view.C, k, gauge, seed,
-                                                      n_init)
-    plan = make_plan(view, new_a, new_c, assignment, "tropnnc", scales=scales,
-                     info={"gauge": gauge, "requested": k})
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
+    new_a, new_c, assignment, scales = merge_weighted(
+        view.A, view.C, k, gauge, seed, n_init
+    )
+    plan = make_plan(
+        view,
+        new_a,
+        new_c,
+        assignment,
+        "tropnnc",
+        scales=scales,
+        info={"gauge": gauge, "requested": k},
+    )
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )

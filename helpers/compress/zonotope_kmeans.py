@@ -15,7 +15,7 @@ members and the sum of their ``c`` as outgoing column.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -26,8 +26,9 @@ from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
 from helpers.zonotopes import zonotope_generators
 
 
-def _split_budget(k: int, n_pos: int, n_neg: int, mass_pos: float,
-                  mass_neg: float) -> tuple[int, int]:
+def _split_budget(
+    k: int, n_pos: int, n_neg: int, mass_pos: float, mass_neg: float
+) -> tuple[int, int]:
     """Clusters for positive and negative generators, proportional to their count."""
     if n_pos == 0 or n_neg == 0:
         return (min(k, n_pos), 0) if n_pos else (0, min(k, n_neg))
@@ -38,10 +39,19 @@ def _split_budget(k: int, n_pos: int, n_neg: int, mass_pos: float,
     return min(k_pos, k - k_neg), k_neg
 
 
-def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = N_INIT,
-                    refit: bool | str = False, data: Any = None, seed: int = 0,
-                    reference: Optional[nn.Module] = None,
-                    max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+def zonotope_kmeans(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    n_init: int = N_INIT,
+    refit: bool | str = False,
+    data: Any = None,
+    seed: int = 0,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Plan Zonotope K-means on ``layer``, whose consumer must have one output."""
     view = neuron_view(model, layer)
     if view.C.shape[1] != 1:
@@ -50,7 +60,8 @@ def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 
             f"{view.chain.consumer!r} "
             f"has {view.C.shape[1]} weights per neuron; use neural_path_kmeans or "
             "tropnnc for several outputs, or helpers.compress.select_outputs to study "
-            "one output")
+            "one output"
+        )
     k = n_keep(view.n, keep)
     c = view.C[:, 0]
     P, Q = zonotope_generators(view.A, c)  # generators |c_j| a_j, by sign of c_j
@@ -74,24 +85,45 @@ def zonotope_kmeans(model: nn.Module, layer: str, keep: float, *, n_init: int = 
     if not rows_a:  # no generator at all: the layer is constant zero
         rows_a, rows_c = [np.zeros((1, view.A.shape[1]))], [np.zeros((1, 1))]
     scales = np.where(np.abs(c) > 0, np.abs(c), 1.0)
-    plan = make_plan(view, np.vstack(rows_a), np.vstack(rows_c), assignment,
-                     "zonotope_kmeans", scales=scales,
-                     info={"requested": k, "positive": k_pos, "negative": k_neg})
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
+    plan = make_plan(
+        view,
+        np.vstack(rows_a),
+        np.vstack(rows_c),
+        assignment,
+        "zonotope_kmeans",
+        scales=scales,
+        info={"requested": k, "positive": k_pos, "negative": k_neg},
+    )
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )
 
 
-def neural_path_kmeans(model: nn.Module, layer: str, keep: float, *,
-                       n_init: int = N_INIT, refit: bool | str = False,
-                       data: Any = None, seed: int = 0,
-                       reference: Optional[nn.Module] = None,
-                       max_samples: int = MAX_SAMPLES, **refit_options: Any
-                       ) -> LayerPlan:
+def neural_path_kmeans(
+    model: nn.Module,
+    layer: str,
+    keep: float,
+    *,
+    n_init: int = N_INIT,
+    refit: bool | str = False,
+    data: Any = None,
+    seed: int = 0,
+    reference: nn.Module | None = None,
+    max_samples: int = MAX_SAMPLES,
+    **refit_options: Any,
+) -> LayerPlan:
     """Plan Neural Path K-means: k-means on ``(a_j, c_j)``, columns summed."""
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     labels = kmeans(np.hstack([view.A, view.C]), k, seed=seed, n_init=n_init)
-    plan = make_plan(view, weighted_means(view.A, labels), cluster_sums(view.C, labels),
-                     labels, "neural_path_kmeans", info={"requested": k})
-    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
-                       **refit_options)
+    plan = make_plan(
+        view,
+        weighted_means(view.A, labels),
+        cluster_sums(view.C, labels),
+        labels,
+        "neural_path_kmeans",
+        info={"requested": k},
+    )
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )

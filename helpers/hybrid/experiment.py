@@ -50,10 +50,12 @@ def train_and_prune(
     results: dict[str, dict[str, Any]] = {}
     runs = [(kind, seed) for kind in heads for seed in seeds]
     for kind, seed in tqdm(runs, desc="reference runs", disable=not progress):
-        net = build_net(kind, config, seed, in_channels=X.shape[1],
-                        num_classes=int(y.max()) + 1)
-        history = train_net(net, X, y, config, seed=seed, device=device,
-                            progress=progress)
+        net = build_net(
+            kind, config, seed, in_channels=X.shape[1], num_classes=int(y.max()) + 1
+        )
+        history = train_net(
+            net, X, y, config, seed=seed, device=device, progress=progress
+        )
         features = extract_features(net, X_test)
         head = net.head.cpu()
         entry = results.setdefault(kind, {"histories": [], "accuracy": [], "grids": []})

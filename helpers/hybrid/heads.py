@@ -100,8 +100,9 @@ def make_head(
     for name, value in (("d", d), ("h", h), ("classes", classes)):
         check_positive_int(name, value)
     if k is not None and kind != "sparse":
-        raise ValueError(f"k (live max-plus connections) applies only to 'sparse', "
-                         f"not {kind!r}")
+        raise ValueError(
+            f"k (live max-plus connections) applies only to 'sparse', not {kind!r}"
+        )
     if kind == "relu":
         return ReLUHead(d, h, classes)
     if kind == "maxout":

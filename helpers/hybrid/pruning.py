@@ -166,8 +166,10 @@ def recalibrate_batchnorm(
     head = as_head(head)
     check_positive_int("batch_size", batch_size)
     if features.dim() != 2 or features.shape[0] < 2:
-        raise ValueError(f"features must be an (N, d) tensor with N >= 2, got "
-                         f"{tuple(features.shape)}")
+        raise ValueError(
+            f"features must be an (N, d) tensor with N >= 2, got "
+            f"{tuple(features.shape)}"
+        )
     norms = [m for m in head.modules() if isinstance(m, nn.BatchNorm1d)]
     momenta = [bn.momentum for bn in norms]
     for bn in norms:

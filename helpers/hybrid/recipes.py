@@ -29,21 +29,30 @@ def _checkpoint_trainer(head: str, config: HybridConfig, seed: int):
 
     def train(net: nn.Module) -> dict[str, Any]:
         """Train ``net`` in place; report data, test accuracy, seed and config."""
-        X, y, source = load_data(config.dataset, train=True, limit=config.train_limit,
-                                 seed=seed)
+        X, y, source = load_data(
+            config.dataset, train=True, limit=config.train_limit, seed=seed
+        )
         X_test, y_test, _ = load_data(config.dataset, train=False)
         history = train_net(net, X, y, config, seed=seed)
         accuracy = evaluate(net, (X_test, y_test))["accuracy"]
-        data = (f"{len(y):,} training images drawn from {source.describe()}; "
-                f"accuracy on its {len(y_test):,} test images")
-        return {"history": history, "data": data, "accuracy": accuracy, "seed": seed,
-                "config": {"head": head, **asdict(config)}}
+        data = (
+            f"{len(y):,} training images drawn from {source.describe()}; "
+            f"accuracy on its {len(y_test):,} test images"
+        )
+        return {
+            "history": history,
+            "data": data,
+            "accuracy": accuracy,
+            "seed": seed,
+            "config": {"head": head, **asdict(config)},
+        }
 
     return train
 
 
-def checkpoint_name(head: str, config: HybridConfig = SMALL_CONFIG,
-                    seed: int = SEED) -> str:
+def checkpoint_name(
+    head: str, config: HybridConfig = SMALL_CONFIG, seed: int = SEED
+) -> str:
     """Name of the shipped checkpoint of ``head`` trained with ``config``, ``seed``."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -52,10 +61,16 @@ def checkpoint_name(head: str, config: HybridConfig = SMALL_CONFIG,
 
 for _head in HEADS:
     for _seed in SEEDS:
-        register(Recipe(
-            name=checkpoint_name(_head, SMALL_CONFIG, _seed),
-            build=lambda head=_head, seed=_seed: build_net(head, SMALL_CONFIG, seed),
-            train=_checkpoint_trainer(_head, SMALL_CONFIG, _seed),
-            description=(f"CNN with a {HEAD_LABELS[_head]} head, seed {_seed}, "
-                         f"{SMALL_CONFIG.describe()}"),
-        ))
+        register(
+            Recipe(
+                name=checkpoint_name(_head, SMALL_CONFIG, _seed),
+                build=lambda head=_head, seed=_seed: build_net(
+                    head, SMALL_CONFIG, seed
+                ),
+                train=_checkpoint_trainer(_head, SMALL_CONFIG, _seed),
+                description=(
+                    f"CNN with a {HEAD_LABELS[_head]} head, seed {_seed}, "
+                    f"{SMALL_CONFIG.describe()}"
+                ),
+            )
+        )

@@ -40,13 +40,16 @@ def load_data(
     from helpers.data import load_substitute, load_tensors
 
     if dataset not in _DATA_NAMES:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of "
-                         f"{sorted(_DATA_NAMES)}")
+        raise ValueError(
+            f"unknown dataset {dataset!r}; expected one of {sorted(_DATA_NAMES)}"
+        )
     if dataset == "cifar10":
-        return load_tensors("cifar10", train=train, limit=limit, seed=seed,
-                            verbose=verbose)
-    return load_substitute(train=train, limit=limit, seed=seed, verbose=verbose,
-                           requested=dataset)
+        return load_tensors(
+            "cifar10", train=train, limit=limit, seed=seed, verbose=verbose
+        )
+    return load_substitute(
+        train=train, limit=limit, seed=seed, verbose=verbose, requested=dataset
+    )
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,9 @@ REFERENCE_CONFIG = HybridConfig("reference", width=1.0, epochs=10)
 #: the CIFAR-10 stand-in wherever they are trained): the reference protocol (Adam lr
 #: 1e-3, no weight decay, batch 64, 10 epochs, 80/20 split) at a quarter of the width
 #: and on 6,000 training images.
-SMALL_CONFIG = HybridConfig("small", width=0.25, epochs=10, train_limit=6_000,
-                            dataset=SUBSTITUTE)
+SMALL_CONFIG = HybridConfig(
+    "small", width=0.25, epochs=10, train_limit=6_000, dataset=SUBSTITUTE
+)
 
 #: Seed of the first shipped checkpoint of each head; the reference runs use 0..4.
 SEED = 0
@@ -113,13 +117,19 @@ def split_train_val(
     return (X[train], y[train]), (X[val], y[val])
 
 
-def build_net(head: str, config: HybridConfig = SMALL_CONFIG, seed: int = SEED,
-              in_channels: int = 3, num_classes: int = 10) -> HybridNet:
+def build_net(
+    head: str,
+    config: HybridConfig = SMALL_CONFIG,
+    seed: int = SEED,
+    in_channels: int = 3,
+    num_classes: int = 10,
+) -> HybridNet:
     """A freshly initialised HybridNet of ``config``, seeded (sparse mask included)."""
     check_head(head)
     seed_everything(seed)
-    return HybridNet(head, width=config.width, in_channels=in_channels,
-                     num_classes=num_classes)
+    return HybridNet(
+        head, width=config.width, in_channels=in_channels, num_classes=num_classes
+    )
 
 
 def train_net(
@@ -138,6 +148,15 @@ def train_net(
     train, val = split_train_val(X, y, config.val_fraction, seed=seed)
     net.backbone.set_input_stats(train[0])
     batches = ShuffledBatches(*train, batch_size=config.batch_size, seed=seed)
-    return fit(net, batches, val=val, keep_best=True, epochs=config.epochs,
-               lr=config.lr, seed=seed, device=device, progress=progress,
-               weight_decay=config.weight_decay)
+    return fit(
+        net,
+        batches,
+        val=val,
+        keep_best=True,
+        epochs=config.epochs,
+        lr=config.lr,
+        seed=seed,
+        device=device,
+        progress=progress,
+        weight_decay=config.weight_decay,
+    )

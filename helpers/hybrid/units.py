@@ -36,8 +36,9 @@ def maxplus_usage(
         raise TypeError(f"expected a max-plus head, got {type(head).__name__}")
     check_positive_int("batch_size", batch_size)
     if features.dim() != 2 or features.shape[0] == 0:
-        raise ValueError(f"features must be a non-empty (N, d) tensor, got "
-                         f"{tuple(features.shape)}")
+        raise ValueError(
+            f"features must be a non-empty (N, d) tensor, got {tuple(features.shape)}"
+        )
     check_features(head, features)
     was_training = head.training
     head.eval()
@@ -80,8 +81,9 @@ def remove_units(head: nn.Module, keep: torch.Tensor | np.ndarray) -> MaxPlusHea
     keep = torch.as_tensor(np.asarray(keep), dtype=torch.bool)
     h = head.fc1.out_features
     if keep.shape != (h,):
-        raise ValueError(f"keep must be a bool vector of length {h}, got "
-                         f"{tuple(keep.shape)}")
+        raise ValueError(
+            f"keep must be a bool vector of length {h}, got {tuple(keep.shape)}"
+        )
     if not bool(keep.any()):
         raise ValueError("keep removes every unit; keep at least one")
     idx = torch.nonzero(keep).flatten().to(head.fc1.weight.device)
@@ -93,7 +95,8 @@ def remove_units(head: nn.Module, keep: torch.Tensor | np.ndarray) -> MaxPlusHea
         getattr(small.bn, name).copy_(getattr(head.bn, name)[idx])
     small.bn.num_batches_tracked.copy_(head.bn.num_batches_tracked)
     mask = None if head.morph.mask is None else head.morph.mask[:, idx]
-    small.morph = MaxPlus.from_parameters(head.morph.weight[:, idx], head.morph.bias,
-                                          mask, backend=head.morph.backend)
+    small.morph = MaxPlus.from_parameters(
+        head.morph.weight[:, idx], head.morph.bias, mask, backend=head.morph.backend
+    )
     small.morph.init = head.morph.init
     return small.to(head.fc1.weight.device).train(head.training)

@@ -31,13 +31,17 @@ def near_zero_by_layer(head: nn.Module, rel: float = 0.05) -> dict[str, float]:
     """
     head = as_head(head)
     first = torch.cat([fc.weight.detach().flatten() for fc in first_linears(head)])
-    return {"first linear": near_zero_fraction(first, rel),
-            "last linear": near_zero_fraction(head.fc2.weight, rel)}
+    return {
+        "first linear": near_zero_fraction(first, rel),
+        "last linear": near_zero_fraction(head.fc2.weight, rel),
+    }
 
 
 def row_drift(trained: torch.Tensor, initial: torch.Tensor) -> np.ndarray:
     """Largest |change| of each row of a weight matrix since its initial value."""
     if trained.shape != initial.shape or trained.dim() != 2:
-        raise ValueError(f"expected two 2-D tensors of one shape, got "
-                         f"{tuple(trained.shape)} and {tuple(initial.shape)}")
+        raise ValueError(
+            f"expected two 2-D tensors of one shape, got "
+            f"{tuple(trained.shape)} and {tuple(initial.shape)}"
+        )
     return (trained.detach() - initial.detach()).abs().amax(dim=1).cpu().numpy()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,10 +16,16 @@ from helpers.zonotopes import zonotope_vertices
 
 #: One colour per method, shared by every figure of the chapter.
 METHOD_COLORS = {
-    "tropnnc": "tab:red", "neural_path_kmeans": "tab:purple",
-    "zonotope_kmeans": "tab:pink", "magnitude": "tab:gray", "random": "tab:olive",
-    "thinet": "tab:blue", "tropnnc+refit": "tab:orange", "thinet+refit": "tab:cyan",
-    "magnitude+refit": "tab:brown", "neural_path_kmeans+refit": "tab:green",
+    "tropnnc": "tab:red",
+    "neural_path_kmeans": "tab:purple",
+    "zonotope_kmeans": "tab:pink",
+    "magnitude": "tab:gray",
+    "random": "tab:olive",
+    "thinet": "tab:blue",
+    "tropnnc+refit": "tab:orange",
+    "thinet+refit": "tab:cyan",
+    "magnitude+refit": "tab:brown",
+    "neural_path_kmeans+refit": "tab:green",
     "tropnnc+bias": "tab:green",
 }
 
@@ -47,8 +53,9 @@ def _keep_axis(ax: plt.Axes, keeps: Sequence[float]) -> None:
     ax.set_xlabel("neurons kept in each compressed layer (%)")
 
 
-def plot_accuracy_vs_keep(results: pd.DataFrame,
-                          baselines: Optional[dict[str, float]] = None) -> Figure:
+def plot_accuracy_vs_keep(
+    results: pd.DataFrame, baselines: dict[str, float] | None = None
+) -> Figure:
     """Test accuracy vs neurons kept per network (solid: as is; dashed: fine-tuned).
 
     ``results`` has columns network, method, keep, accuracy and (optionally)
@@ -56,30 +63,53 @@ def plot_accuracy_vs_keep(results: pd.DataFrame,
     """
     _need(results, ["network", "method", "keep", "accuracy"])
     networks = list(dict.fromkeys(results["network"]))
-    fig, axes = plt.subplots(1, len(networks), figsize=(6.2 * len(networks), 4.6),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(networks), figsize=(6.2 * len(networks), 4.6), squeeze=False, sharey=True
+    )
     for ax, net in zip(axes[0], networks):
         sub = results[results["network"] == net]
         for method, rows in sub.groupby("method", sort=False):
             rows = rows.sort_values("keep")
-            ax.plot(100 * rows["keep"], 100 * rows["accuracy"], "o-", lw=1.8,
-                    color=_color(method), label=method)
+            ax.plot(
+                100 * rows["keep"],
+                100 * rows["accuracy"],
+                "o-",
+                lw=1.8,
+                color=_color(method),
+                label=method,
+            )
             if "accuracy_ft" in rows and rows["accuracy_ft"].notna().any():
-                ax.plot(100 * rows["keep"], 100 * rows["accuracy_ft"], "s--", lw=1.2,
-                        ms=4, color=_color(method), alpha=0.8)
+                ax.plot(
+                    100 * rows["keep"],
+                    100 * rows["accuracy_ft"],
+                    "s--",
+                    lw=1.2,
+                    ms=4,
+                    color=_color(method),
+                    alpha=0.8,
+                )
         if baselines and net in baselines:
-            ax.axhline(100 * baselines[net], color="black", lw=1, ls=":",
-                       label="uncompressed")
+            ax.axhline(
+                100 * baselines[net], color="black", lw=1, ls=":", label="uncompressed"
+            )
         _keep_axis(ax, sub["keep"].unique())
         ax.set_title(net)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (%)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    handles += [plt.Line2D([], [], color="k", ls="-", marker="o"),
-                plt.Line2D([], [], color="k", ls="--", marker="s", ms=4)]
+    handles += [
+        plt.Line2D([], [], color="k", ls="-", marker="o"),
+        plt.Line2D([], [], color="k", ls="--", marker="s", ms=4),
+    ]
     labels += ["no fine-tuning", "after 1 epoch of fine-tuning"]
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8,
-               bbox_to_anchor=(0.5, -0.02))
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=5,
+        fontsize=8,
+        bbox_to_anchor=(0.5, -0.02),
+    )
     fig.suptitle("Accuracy of the compressed networks vs neurons kept")
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
@@ -94,10 +124,21 @@ def plot_bound_vs_error(results: pd.DataFrame) -> Figure:
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for method, rows in results.groupby("method", sort=False):
         rows = rows.sort_values("keep")
-        ax.plot(100 * rows["keep"], rows["measured"], "o-", color=_color(method),
-                label=f"{method}: measured")
-        ax.plot(100 * rows["keep"], rows["bound"], "^--", color=_color(method),
-                alpha=0.7, label=f"{method}: bound")
+        ax.plot(
+            100 * rows["keep"],
+            rows["measured"],
+            "o-",
+            color=_color(method),
+            label=f"{method}: measured",
+        )
+        ax.plot(
+            100 * rows["keep"],
+            rows["bound"],
+            "^--",
+            color=_color(method),
+            alpha=0.7,
+            label=f"{method}: bound",
+        )
     ax.set_yscale("log")
     _keep_axis(ax, results["keep"].unique())
     ax.set_ylabel("max over test inputs of |v(x) - v~(x)| (logit units)")
@@ -118,10 +159,13 @@ def _pca2(points: np.ndarray) -> np.ndarray:
     return basis
 
 
-def plot_clusters(points: np.ndarray, labels: np.ndarray,
-                  weights: Optional[np.ndarray] = None,
-                  centers: Optional[np.ndarray] = None,
-                  title: str = "Which neurons merge") -> Figure:
+def plot_clusters(
+    points: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray | None = None,
+    centers: np.ndarray | None = None,
+    title: str = "Which neurons merge",
+) -> Figure:
     """Neurons' ``a_j`` projected on their two principal axes, coloured by cluster."""
     points = np.asarray(points, dtype=float)
     labels = np.asarray(labels)
@@ -134,16 +178,28 @@ def plot_clusters(points: np.ndarray, labels: np.ndarray,
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
     cmap = plt.get_cmap("tab20")
     valid = labels >= 0
-    ax.scatter(xy[valid, 0], xy[valid, 1], s=np.broadcast_to(size, len(xy))[valid],
-               c=[cmap(k % 20) for k in labels[valid]], alpha=0.75,
-               edgecolors="white", linewidths=0.4)
+    ax.scatter(
+        xy[valid, 0],
+        xy[valid, 1],
+        s=np.broadcast_to(size, len(xy))[valid],
+        c=[cmap(k % 20) for k in labels[valid]],
+        alpha=0.75,
+        edgecolors="white",
+        linewidths=0.4,
+    )
     if (~valid).any():
-        ax.scatter(xy[~valid, 0], xy[~valid, 1], marker="x", c="lightgray",
-                   label="dropped (inert)")
+        ax.scatter(
+            xy[~valid, 0],
+            xy[~valid, 1],
+            marker="x",
+            c="lightgray",
+            label="dropped (inert)",
+        )
     if centers is not None:
         cxy = (np.asarray(centers, dtype=float) - mean) @ basis
-        ax.scatter(cxy[:, 0], cxy[:, 1], marker="X", s=70, c="black",
-                   label="merged neuron")
+        ax.scatter(
+            cxy[:, 0], cxy[:, 1], marker="X", s=70, c="black", label="merged neuron"
+        )
         ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("principal axis 1 of the neurons' (w_j, b_j)")
     ax.set_ylabel("principal axis 2")
@@ -153,9 +209,11 @@ def plot_clusters(points: np.ndarray, labels: np.ndarray,
     return fig
 
 
-def plot_zonotopes(before: tuple[np.ndarray, np.ndarray],
-                   after: dict[str, tuple[np.ndarray, np.ndarray]],
-                   title: str = "One output's zonotopes before and after") -> Figure:
+def plot_zonotopes(
+    before: tuple[np.ndarray, np.ndarray],
+    after: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str = "One output's zonotopes before and after",
+) -> Figure:
     """Projected zonotopes P (positive) and Q (negative) before and after merging.
 
     ``before`` is ``(P_generators, Q_generators)``; ``after`` maps a method name
@@ -170,14 +228,24 @@ def plot_zonotopes(before: tuple[np.ndarray, np.ndarray],
     for ax, side, name in zip(axes, (0, 1), ("P (c_j > 0)", "Q (c_j < 0)")):
         poly = zonotope_vertices(before[side] @ basis) if len(before[side]) else None
         if poly is not None:
-            ax.fill(poly[:, 0], poly[:, 1], color="lightgray", alpha=0.6,
-                    label=f"original ({len(before[side])} generators)")
+            ax.fill(
+                poly[:, 0],
+                poly[:, 1],
+                color="lightgray",
+                alpha=0.6,
+                label=f"original ({len(before[side])} generators)",
+            )
         for method, pair in after.items():
             if len(pair[side]):
                 p = zonotope_vertices(pair[side] @ basis)
-                ax.fill(np.r_[p[:, 0], p[:1, 0]], np.r_[p[:, 1], p[:1, 1]], fill=False,
-                        ec=_color(method), lw=1.8,
-                        label=f"{method} ({len(pair[side])} generators)")
+                ax.fill(
+                    np.r_[p[:, 0], p[:1, 0]],
+                    np.r_[p[:, 1], p[:1, 1]],
+                    fill=False,
+                    ec=_color(method),
+                    lw=1.8,
+                    label=f"{method} ({len(pair[side])} generators)",
+                )
         ax.set_title(f"zonotope {name}")
         ax.set_xlabel("principal axis 1 (weight space)")
         ax.set_ylabel("principal axis 2")
@@ -197,8 +265,11 @@ def plot_savings(costs: pd.DataFrame) -> Figure:
     """
     _need(costs, ["network", "keep", "params", "flops", "latency_ms"])
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
-    metrics = [("params", "parameters"), ("flops", "FLOPs per image"),
-               ("latency_ms", "CPU latency")]
+    metrics = [
+        ("params", "parameters"),
+        ("flops", "FLOPs per image"),
+        ("latency_ms", "CPU latency"),
+    ]
     networks = list(dict.fromkeys(costs["network"]))
     width = 0.8 / max(len(networks), 1)
     for ax, (col, label) in zip(axes, metrics):
@@ -219,8 +290,9 @@ def plot_savings(costs: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_neuron_scales(a_norms: np.ndarray, c_norms: np.ndarray,
-                       title: str = "Scales of a layer's neurons") -> Figure:
+def plot_neuron_scales(
+    a_norms: np.ndarray, c_norms: np.ndarray, title: str = "Scales of a layer's neurons"
+) -> Figure:
     """Each neuron's incoming norm ``|a_j|`` against its outgoing norm ``|c_j|``."""
     a_norms, c_norms = np.asarray(a_norms, float), np.asarray(c_norms, float)
     if a_norms.shape != c_norms.shape:
@@ -237,8 +309,10 @@ def plot_neuron_scales(a_norms: np.ndarray, c_norms: np.ndarray,
     return fig
 
 
-def plot_mean_shift(errors: dict[str, np.ndarray],
-                    title: str = "Error of each logit over the test images") -> Figure:
+def plot_mean_shift(
+    errors: dict[str, np.ndarray],
+    title: str = "Error of each logit over the test images",
+) -> Figure:
     """Mean and spread of the output error ``v - v~`` per output, one bar set per case.
 
     ``errors`` maps a label to an ``(N, m)`` array of per-input output errors.
@@ -250,8 +324,16 @@ def plot_mean_shift(errors: dict[str, np.ndarray],
     for i, (label, err) in enumerate(errors.items()):
         err = np.asarray(err, dtype=float)
         pos = np.arange(err.shape[1]) + (i - (len(errors) - 1) / 2) * width
-        ax.bar(pos, err.mean(axis=0), width, yerr=err.std(axis=0), capsize=2,
-               label=f"{label}: mean +- std", color=_color(label), alpha=0.85)
+        ax.bar(
+            pos,
+            err.mean(axis=0),
+            width,
+            yerr=err.std(axis=0),
+            capsize=2,
+            label=f"{label}: mean +- std",
+            color=_color(label),
+            alpha=0.85,
+        )
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(np.arange(err.shape[1]))
     ax.set_xlabel("output (logit of digit)")
@@ -263,9 +345,11 @@ def plot_mean_shift(errors: dict[str, np.ndarray],
     return fig
 
 
-def slider_compression(results: pd.DataFrame, baseline: Optional[float] = None,
-                       title: str = "One compressed layer: slide the kept fraction"
-                       ) -> go.Figure:
+def slider_compression(
+    results: pd.DataFrame,
+    baseline: float | None = None,
+    title: str = "One compressed layer: slide the kept fraction",
+) -> go.Figure:
     """Bars of accuracy, measured error and bound per method; a slider over keep.
 
     ``results`` has columns method, keep, accuracy (0..1), measured and bound.
@@ -283,39 +367,91 @@ def slider_compression(results: pd.DataFrame, baseline: Optional[float] = None,
         sub = results[results["keep"] == kp].set_index("method").reindex(methods)
         vals = [100 * sub["accuracy"], sub["measured"], sub["bound"]]
         fmt = ["%{y:.1f} %", "%{y:.3g}", "%{y:.3g}"]
-        return [go.Bar(x=methods, y=list(v), marker_color=colors, showlegend=False,
-                       hovertemplate="%{x}: " + f + "<extra></extra>")
-                for v, f in zip(vals, fmt)]
+        return [
+            go.Bar(
+                x=methods,
+                y=list(v),
+                marker_color=colors,
+                showlegend=False,
+                hovertemplate="%{x}: " + f + "<extra></extra>",
+            )
+            for v, f in zip(vals, fmt)
+        ]
 
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=(
-        "test accuracy (%)", "measured worst logit error", "error bound (log)"))
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        horizontal_spacing=0.08,
+        subplot_titles=(
+            "test accuracy (%)",
+            "measured worst logit error",
+            "error bound (log)",
+        ),
+    )
     for col, trace in enumerate(bars(keeps[0]), start=1):
         fig.add_trace(trace, row=1, col=col)
-    frames = [go.Frame(data=bars(kp), name=f"{100 * kp:g} %", traces=[0, 1, 2])
-              for kp in keeps]
+    frames = [
+        go.Frame(data=bars(kp), name=f"{100 * kp:g} %", traces=[0, 1, 2])
+        for kp in keeps
+    ]
     fig.frames = frames
-    steps = [{"args": [[f.name], {"frame": {"duration": 0, "redraw": True},
-                                  "mode": "immediate"}],
-              "label": f.name, "method": "animate"} for f in frames]
+    steps = [
+        {
+            "args": [
+                [f.name],
+                {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"},
+            ],
+            "label": f.name,
+            "method": "animate",
+        }
+        for f in frames
+    ]
     if baseline is not None:
-        fig.add_hline(y=100 * baseline, line_dash="dot", row=1, col=1,
-                      annotation_text="uncompressed", annotation_position="bottom left")
+        fig.add_hline(
+            y=100 * baseline,
+            line_dash="dot",
+            row=1,
+            col=1,
+            annotation_text="uncompressed",
+            annotation_position="bottom left",
+        )
     fig.update_yaxes(range=[0, 100], title_text="accuracy (%)", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.05 * results["measured"].max()],
-                     title_text="logit units", row=1, col=2)
-    fig.update_yaxes(type="log", range=[np.log10(low) - 0.2, np.log10(top) + 0.2],
-                     title_text="logit units", row=1, col=3)
+    fig.update_yaxes(
+        range=[0, 1.05 * results["measured"].max()],
+        title_text="logit units",
+        row=1,
+        col=2,
+    )
+    fig.update_yaxes(
+        type="log",
+        range=[np.log10(low) - 0.2, np.log10(top) + 0.2],
+        title_text="logit units",
+        row=1,
+        col=3,
+    )
     fig.update_xaxes(title_text="method", tickangle=-40)
-    fig.update_layout(title=title, height=480, margin={"b": 140},
-                      sliders=[{"active": 0, "steps": steps, "pad": {"t": 110},
-                                "currentvalue": {"prefix": "neurons kept: "}}])
+    fig.update_layout(
+        title=title,
+        height=480,
+        margin={"b": 140},
+        sliders=[
+            {
+                "active": 0,
+                "steps": steps,
+                "pad": {"t": 110},
+                "currentvalue": {"prefix": "neurons kept: "},
+            }
+        ],
+    )
     return fig
 
 
-def plot_neuron_assignments(assignments: dict[str, np.ndarray],
-                            order: Optional[np.ndarray] = None,
-                            title: str = "Which neurons each method keeps or merges",
-                            xlabel: str = "old neuron") -> Figure:
+def plot_neuron_assignments(
+    assignments: dict[str, np.ndarray],
+    order: np.ndarray | None = None,
+    title: str = "Which neurons each method keeps or merges",
+    xlabel: str = "old neuron",
+) -> Figure:
     """One row per method, one column per old neuron: its new neuron, or removed.
 
     ``assignments[method][j]`` is the new neuron that represents old neuron ``j``
@@ -326,8 +462,10 @@ def plot_neuron_assignments(assignments: dict[str, np.ndarray],
         raise ValueError("assignments is empty")
     lengths = {len(a) for a in assignments.values()}
     if len(lengths) != 1:
-        raise ValueError(f"every assignment must cover the same neurons, got lengths "
-                         f"{sorted(lengths)}")
+        raise ValueError(
+            f"every assignment must cover the same neurons, got lengths "
+            f"{sorted(lengths)}"
+        )
     n = lengths.pop()
     order = np.arange(n) if order is None else np.asarray(order)
     if sorted(order.tolist()) != list(range(n)):
@@ -341,12 +479,20 @@ def plot_neuron_assignments(assignments: dict[str, np.ndarray],
         first = {a: c for c, a in enumerate(dict.fromkeys(assign[assign >= 0]))}
         grid[i] = [first[a] % len(palette) if a >= 0 else np.nan for a in assign]
         merged = sum(int((assign == a).sum()) > 1 for a in first)
-        labels.append(f"{method}\n{len(first)} new, {merged} merged, "
-                      f"{int((assign < 0).sum())} removed")
+        labels.append(
+            f"{method}\n{len(first)} new, {merged} merged, "
+            f"{int((assign < 0).sum())} removed"
+        )
     cmap = ListedColormap(palette).with_extremes(bad="white")
     fig, ax = plt.subplots(figsize=(11, 0.75 * len(assignments) + 1.4))
-    ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=0,
-              vmax=len(palette) - 1, interpolation="nearest")
+    ax.imshow(
+        np.ma.masked_invalid(grid),
+        aspect="auto",
+        cmap=cmap,
+        vmin=0,
+        vmax=len(palette) - 1,
+        interpolation="nearest",
+    )
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_xlabel(xlabel)

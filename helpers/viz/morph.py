@@ -7,7 +7,7 @@ function returns its figure.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -36,8 +36,9 @@ __all__ = [
 _REGION_COLORS = ["#9ecae1", "#fdae6b", "#c7e9c0"]  # x1 wins, x2 wins, bias wins
 
 
-def _grid(extent: float, resolution: int
-          ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+def _grid(
+    extent: float, resolution: int
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """A square grid on [-extent, extent]^2 and its points as an (N, 2) tensor."""
     if extent <= 0 or resolution < 2:
         raise ValueError("extent must be > 0 and resolution >= 2")
@@ -69,10 +70,18 @@ def plot_maxplus_2d(
     fig, axes = plt.subplots(1, m, figsize=(4.2 * m, 4.0), squeeze=False)
     cmap = ListedColormap(_REGION_COLORS)
     for j, ax in enumerate(axes[0]):
-        ax.pcolormesh(g1, g2, win[:, j].reshape(g1.shape), cmap=cmap, vmin=-0.5,
-                      vmax=2.5, shading="auto")
-        levels = ax.contour(g1, g2, y[:, j].reshape(g1.shape), levels=8,
-                            colors="k", linewidths=0.7)
+        ax.pcolormesh(
+            g1,
+            g2,
+            win[:, j].reshape(g1.shape),
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=2.5,
+            shading="auto",
+        )
+        levels = ax.contour(
+            g1, g2, y[:, j].reshape(g1.shape), levels=8, colors="k", linewidths=0.7
+        )
         ax.clabel(levels, fontsize=7)
         w0, w1 = weight[j].tolist()
         text = f"y{j + 1} = max(x1 {w0:+.2f}, x2 {w1:+.2f}"
@@ -83,10 +92,16 @@ def plot_maxplus_2d(
         ax.set_aspect("equal")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _REGION_COLORS]
     labels = ["x1 + W[j,1] wins", "x2 + W[j,2] wins", "bias wins"]
-    fig.legend(handles, labels[: 3 if b is not None else 2], loc="lower center",
-               ncol=3, frameon=False)
-    fig.suptitle("A max-plus layer on the plane: winner regions and level sets "
-                 "of each output")
+    fig.legend(
+        handles,
+        labels[: 3 if b is not None else 2],
+        loc="lower center",
+        ncol=3,
+        frameon=False,
+    )
+    fig.suptitle(
+        "A max-plus layer on the plane: winner regions and level sets of each output"
+    )
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     return fig
 
@@ -103,9 +118,14 @@ def slider_maxplus_bias(
         raise ValueError("give at least two bias values for the slider")
     g1, g2, pts = _grid(extent, resolution)
     axis = g1[0]
-    scale = [[0.0, _REGION_COLORS[0]], [1 / 3, _REGION_COLORS[0]],
-             [1 / 3, _REGION_COLORS[1]], [2 / 3, _REGION_COLORS[1]],
-             [2 / 3, _REGION_COLORS[2]], [1.0, _REGION_COLORS[2]]]
+    scale = [
+        [0.0, _REGION_COLORS[0]],
+        [1 / 3, _REGION_COLORS[0]],
+        [1 / 3, _REGION_COLORS[1]],
+        [2 / 3, _REGION_COLORS[1]],
+        [2 / 3, _REGION_COLORS[2]],
+        [1.0, _REGION_COLORS[2]],
+    ]
     names = np.array(["x1 + w1", "x2 + w2", "bias b"])
 
     def trace(bv: float) -> go.Heatmap:
@@ -113,25 +133,49 @@ def slider_maxplus_bias(
         win = winners(pts, w, b).numpy().reshape(g1.shape)
         # hover shows the winner's index only: per-pixel text and outputs, stored
         # once per frame, made the page 2.8 MB
-        return go.Heatmap(x=axis, y=axis, z=win, zmin=-0.5, zmax=2.5,
-                          colorscale=scale, showscale=False,
-                          hovertemplate="x1=%{x:.2f}, x2=%{y:.2f}<br>winner: %{z} "
-                          f"(0: {names[0]}, 1: {names[1]}, 2: {names[2]})"
-                          "<extra></extra>")
+        return go.Heatmap(
+            x=axis,
+            y=axis,
+            z=win,
+            zmin=-0.5,
+            zmax=2.5,
+            colorscale=scale,
+            showscale=False,
+            hovertemplate="x1=%{x:.2f}, x2=%{y:.2f}<br>winner: %{z} "
+            f"(0: {names[0]}, 1: {names[1]}, 2: {names[2]})"
+            "<extra></extra>",
+        )
 
     frames = [go.Frame(data=[trace(bv)], name=f"{bv:.2f}") for bv in biases]
     fig = go.Figure(data=[trace(biases[0])], frames=frames)
-    steps = [{"args": [[f.name], {"frame": {"duration": 0, "redraw": True},
-                                  "mode": "immediate"}],
-              "label": f.name, "method": "animate"} for f in frames]
+    steps = [
+        {
+            "args": [
+                [f.name],
+                {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"},
+            ],
+            "label": f.name,
+            "method": "animate",
+        }
+        for f in frames
+    ]
     w1, w2 = w[0].tolist()
     fig.update_layout(
         title=f"y = max(x1 {w1:+.2f}, x2 {w2:+.2f}, b): who wins as the bias b moves "
-              "(blue x1, orange x2, green b)",
-        xaxis_title="input x1", yaxis_title="input x2",
-        yaxis={"scaleanchor": "x"}, width=620, height=620,
-        sliders=[{"active": 0, "currentvalue": {"prefix": "bias b = "},
-                  "steps": steps, "pad": {"t": 40}}],
+        "(blue x1, orange x2, green b)",
+        xaxis_title="input x1",
+        yaxis_title="input x2",
+        yaxis={"scaleanchor": "x"},
+        width=620,
+        height=620,
+        sliders=[
+            {
+                "active": 0,
+                "currentvalue": {"prefix": "bias b = "},
+                "steps": steps,
+                "pad": {"t": 40},
+            }
+        ],
     )
     return fig
 
@@ -181,19 +225,27 @@ def plot_live_inputs(
     measured = np.bincount(live.astype(int), minlength=top + 1)[: top + 1] / live.size
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     ax.bar(ks, measured, width=0.8, color="#9ecae1", label="measured")
-    ax.plot(ks, binom.pmf(ks, in_features, p), "o-", color="#d62728",
-            label=f"Binomial({in_features}, p = {p:.2e})")
+    ax.plot(
+        ks,
+        binom.pmf(ks, in_features, p),
+        "o-",
+        color="#d62728",
+        label=f"Binomial({in_features}, p = {p:.2e})",
+    )
     ax.set_xlabel("live inputs of a neuron")
     ax.set_ylabel("fraction of neurons")
-    ax.set_title(f"Sparse init: {100 * measured[0]:.1f}% of neurons have no live input "
-                 f"(formula (1 - p)^in = {100 * (1 - p) ** in_features:.1f}%)")
+    ax.set_title(
+        f"Sparse init: {100 * measured[0]:.1f}% of neurons have no live input "
+        f"(formula (1 - p)^in = {100 * (1 - p) ** in_features:.1f}%)"
+    )
     ax.legend()
     fig.tight_layout()
     return fig
 
 
-def plot_timings(table: pd.DataFrame, time_col: str = "median ms",
-                 label_col: str = "variant") -> Figure:
+def plot_timings(
+    table: pd.DataFrame, time_col: str = "median ms", label_col: str = "variant"
+) -> Figure:
     """Horizontal bars of forward+backward time per variant (log scale)."""
     if time_col not in table or label_col not in table:
         raise ValueError(f"table needs columns {label_col!r} and {time_col!r}")
@@ -210,19 +262,25 @@ def plot_timings(table: pd.DataFrame, time_col: str = "median ms",
     return fig
 
 
-def plot_history(history: dict, title: str = "Training",
-                 val_label: str = "validation") -> Figure:
+def plot_history(
+    history: dict, title: str = "Training", val_label: str = "validation"
+) -> Figure:
     """Loss and accuracy per epoch from a ``helpers.train.fit`` history."""
     if "epoch" not in history or "train_loss" not in history:
         raise ValueError("history needs 'epoch' and 'train_loss' lists")
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
     a1.plot(history["epoch"], history["train_loss"], "o-", label="train")
-    a2.plot(history["epoch"], np.asarray(history["train_acc"]) * 100, "o-",
-            label="train")
+    a2.plot(
+        history["epoch"], np.asarray(history["train_acc"]) * 100, "o-", label="train"
+    )
     if history.get("val_loss"):
         a1.plot(history["epoch"], history["val_loss"], "s--", label=val_label)
-        a2.plot(history["epoch"], np.asarray(history["val_acc"]) * 100, "s--",
-                label=val_label)
+        a2.plot(
+            history["epoch"],
+            np.asarray(history["val_acc"]) * 100,
+            "s--",
+            label=val_label,
+        )
     a1.set_xlabel("epoch")
     a1.set_ylabel("cross-entropy loss")
     a2.set_xlabel("epoch")
@@ -244,8 +302,9 @@ def plot_keep_vs_accuracy(results: pd.DataFrame, unpruned: float) -> Figure:
     fig, ax = plt.subplots(figsize=(7, 4))
     for (rule, part), marker in zip(results.groupby("rule", sort=False), "os^D"):
         part = part.sort_values("filters kept")
-        ax.plot(part["filters kept"], 100 * part["test accuracy"], marker=marker,
-                label=rule)
+        ax.plot(
+            part["filters kept"], 100 * part["test accuracy"], marker=marker, label=rule
+        )
     ax.axhline(100 * unpruned, color="k", ls=":", label="unpruned block")
     ax.set_xlabel("filters kept in the linear layer")
     ax.set_ylabel("test accuracy (%)")
@@ -270,8 +329,9 @@ def plot_filters(
         raise ValueError(f"{len(titles)} titles for {len(f)} filters")
     columns = max(1, min(columns, len(f)))
     rows = int(np.ceil(len(f) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.7 * rows + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(1.5 * columns, 1.7 * rows + 0.6), squeeze=False
+    )
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(f):
@@ -306,43 +366,91 @@ def slider_filters_kept(
         raise ValueError("every per-digit entry needs at least one accuracy")
     orders = list(dict.fromkeys(curves["order"]))
     first = curves[curves["order"] == orders[0]].set_index("filters kept")["accuracy"]
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.58, 0.42],
-                        horizontal_spacing=0.1, subplot_titles=(
-                            "test accuracy against filters kept",
-                            f"per digit ({orders[0]})"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.58, 0.42],
+        horizontal_spacing=0.1,
+        subplot_titles=(
+            "test accuracy against filters kept",
+            f"per digit ({orders[0]})",
+        ),
+    )
     for order in orders:
         part = curves[curves["order"] == order].sort_values("filters kept")
-        fig.add_trace(go.Scatter(x=part["filters kept"], y=100 * part["accuracy"],
-                                 mode="lines+markers", name=order), row=1, col=1)
-    fig.add_hline(y=100 * unpruned, line_dash="dot", row=1, col=1,
-                  annotation_text="unpruned", annotation_position="bottom right")
+        fig.add_trace(
+            go.Scatter(
+                x=part["filters kept"],
+                y=100 * part["accuracy"],
+                mode="lines+markers",
+                name=order,
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_hline(
+        y=100 * unpruned,
+        line_dash="dot",
+        row=1,
+        col=1,
+        annotation_text="unpruned",
+        annotation_position="bottom right",
+    )
 
     def moving(k: int) -> list:
         """The marker on the first curve and the per-digit bars at ``k`` filters."""
         digits = list(range(len(per_digit[k])))
-        return [go.Scatter(x=[k], y=[100 * float(first.get(k, np.nan))],
-                           mode="markers", marker={"size": 14, "color": "black",
-                                                   "symbol": "circle-open"},
-                           name="selected k", showlegend=False),
-                go.Bar(x=digits, y=[100 * float(v) for v in per_digit[k]],
-                       marker_color="#4c72b0", showlegend=False,
-                       hovertemplate="digit %{x}: %{y:.1f} %<extra></extra>")]
+        return [
+            go.Scatter(
+                x=[k],
+                y=[100 * float(first.get(k, np.nan))],
+                mode="markers",
+                marker={"size": 14, "color": "black", "symbol": "circle-open"},
+                name="selected k",
+                showlegend=False,
+            ),
+            go.Bar(
+                x=digits,
+                y=[100 * float(v) for v in per_digit[k]],
+                marker_color="#4c72b0",
+                showlegend=False,
+                hovertemplate="digit %{x}: %{y:.1f} %<extra></extra>",
+            ),
+        ]
 
     start = len(orders)
     for col, trace in zip((1, 2), moving(ks[-1])):
         fig.add_trace(trace, row=1, col=col)
-    frames = [go.Frame(data=moving(k), name=str(k), traces=[start, start + 1])
-              for k in ks]
+    frames = [
+        go.Frame(data=moving(k), name=str(k), traces=[start, start + 1]) for k in ks
+    ]
     fig.frames = frames
-    steps = [{"args": [[f.name], {"frame": {"duration": 0, "redraw": True},
-                                  "mode": "immediate"}],
-              "label": f.name, "method": "animate"} for f in frames]
+    steps = [
+        {
+            "args": [
+                [f.name],
+                {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"},
+            ],
+            "label": f.name,
+            "method": "animate",
+        }
+        for f in frames
+    ]
     fig.update_xaxes(title_text="filters kept (log scale)", type="log", row=1, col=1)
     fig.update_xaxes(title_text="digit", dtick=1, row=1, col=2)
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100], row=1, col=1)
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100], row=1, col=2)
-    fig.update_layout(title=title, height=480, legend={"x": 0.3, "y": 0.05},
-                      sliders=[{"active": len(ks) - 1, "steps": steps,
-                                "pad": {"t": 50},
-                                "currentvalue": {"prefix": "filters kept: "}}])
+    fig.update_layout(
+        title=title,
+        height=480,
+        legend={"x": 0.3, "y": 0.05},
+        sliders=[
+            {
+                "active": len(ks) - 1,
+                "steps": steps,
+                "pad": {"t": 50},
+                "currentvalue": {"prefix": "filters kept: "},
+            }
+        ],
+    )
     return fig

@@ -6,7 +6,7 @@ and leaves showing it to the caller.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 History = Mapping[str, Sequence[float]]
 #: One history per label, or several (one per seed) to draw their mean and spread.
-Histories = Mapping[str, Union[History, Sequence[History]]]
+Histories = Mapping[str, History | Sequence[History]]
 
 
 def _as_runs(value: History | Sequence[History]) -> list[History]:
@@ -56,12 +56,17 @@ def convergence_curves(histories: Histories, title: str = "Convergence") -> Figu
             (line,) = ax.plot(epochs, mean, marker="o", ms=3, label=label)
             if values.shape[0] > 1:
                 std = values.std(axis=0)
-                ax.fill_between(epochs, mean - std, mean + std, alpha=0.2,
-                                color=line.get_color())
-    ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy, nats)",
-                title="Training loss")
-    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)",
-               title="Validation accuracy")
+                ax.fill_between(
+                    epochs, mean - std, mean + std, alpha=0.2, color=line.get_color()
+                )
+    ax_loss.set(
+        xlabel="epoch",
+        ylabel="training loss (cross-entropy, nats)",
+        title="Training loss",
+    )
+    ax_acc.set(
+        xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy"
+    )
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -95,14 +100,26 @@ def weight_histograms(
             raise ValueError(f"weights of {label!r} are empty or all zero")
         a = a / a.max()
         share = float((a < rel).mean())
-        ax.hist(a, bins=edges, weights=np.full(a.size, 100.0 / a.size),
-                color="tab:blue", alpha=0.8)
+        ax.hist(
+            a,
+            bins=edges,
+            weights=np.full(a.size, 100.0 / a.size),
+            color="tab:blue",
+            alpha=0.8,
+        )
         ax.axvline(rel, color="k", ls="--", lw=1)
         ax.set_yscale("log")
         ax.set(title=label, xlabel="|w| / max |w|")
-        ax.text(0.97, 0.95, f"{share:.0%} below {rel:g}", transform=ax.transAxes,
-                ha="right", va="top", fontsize=9,
-                bbox=dict(facecolor="white", alpha=0.8, lw=0))
+        ax.text(
+            0.97,
+            0.95,
+            f"{share:.0%} below {rel:g}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9,
+            bbox=dict(facecolor="white", alpha=0.8, lw=0),
+        )
     axes[0][0].set_ylabel("share of weights (%, log scale)")
     fig.suptitle(title)
     fig.tight_layout()
@@ -126,19 +143,29 @@ def pruning_heatmaps(
     k = len(ratios)
     for label, grid in grids.items():
         if np.shape(grid) != (k, k):
-            raise ValueError(f"grid of {label!r} has shape {np.shape(grid)}, "
-                             f"expected ({k}, {k}) for {k} ratios")
+            raise ValueError(
+                f"grid of {label!r} has shape {np.shape(grid)}, "
+                f"expected ({k}, {k}) for {k} ratios"
+            )
     n = len(grids)
-    fig, axes = plt.subplots(1, n, figsize=(3.1 * n + 0.8, 3.5), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, n, figsize=(3.1 * n + 0.8, 3.5), squeeze=False, layout="constrained"
+    )
     image = None
     for ax, (label, grid) in zip(axes[0], grids.items()):
         values = 100.0 * np.asarray(grid, dtype=float)
         image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", origin="upper")
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center",
-                        color="white" if values[i, j] < 60 else "black", fontsize=9)
+                ax.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.0f}",
+                    ha="center",
+                    va="center",
+                    color="white" if values[i, j] < 60 else "black",
+                    fontsize=9,
+                )
         ax.set_xticks(range(k), [f"{r:g}" for r in ratios])
         ax.set_yticks(range(k), [f"{r:g}" for r in ratios])
         ax.set(title=label, xlabel="r2 (last layer)")
@@ -176,9 +203,18 @@ def pruning_slider(
 
     frames = [go.Frame(data=traces(j), name=f"{r:g}") for j, r in enumerate(ratios)]
     steps = [
-        dict(method="animate", label=f"{r:g}",
-             args=[[f"{r:g}"], dict(mode="immediate", frame=dict(duration=0),
-                                    transition=dict(duration=0))])
+        dict(
+            method="animate",
+            label=f"{r:g}",
+            args=[
+                [f"{r:g}"],
+                dict(
+                    mode="immediate",
+                    frame=dict(duration=0),
+                    transition=dict(duration=0),
+                ),
+            ],
+        )
         for r in ratios
     ]
     fig = go.Figure(data=traces(0), frames=frames)
@@ -187,41 +223,56 @@ def pruning_slider(
         xaxis_title="r1 (first stage, fraction of parameters pruned)",
         yaxis_title="test accuracy (%)",
         yaxis_range=[0, 100],
-        sliders=[dict(active=0, steps=steps,
-                      currentvalue=dict(prefix="r2 (last layer, fraction pruned) = "))],
+        sliders=[
+            dict(
+                active=0,
+                steps=steps,
+                currentvalue=dict(prefix="r2 (last layer, fraction pruned) = "),
+            )
+        ],
         height=450,
     )
     return fig
 
 
-def maxplus_connectivity(mask: torch.Tensor | np.ndarray,
-                         title: str = "Live connections of a sparse max-plus layer"
-                         ) -> Figure:
+def maxplus_connectivity(
+    mask: torch.Tensor | np.ndarray,
+    title: str = "Live connections of a sparse max-plus layer",
+) -> Figure:
     """The (out, in) boolean mask as an image and the live-input count per neuron."""
     m = np.asarray(torch.as_tensor(mask).cpu().numpy(), dtype=bool)
     if m.ndim != 2 or m.size == 0:
         raise ValueError(f"mask must be a non-empty 2-D array, got shape {m.shape}")
-    fig, (ax_img, ax_hist) = plt.subplots(1, 2, figsize=(9.5, 3.8),
-                                          gridspec_kw=dict(width_ratios=[1, 1.2]))
+    fig, (ax_img, ax_hist) = plt.subplots(
+        1, 2, figsize=(9.5, 3.8), gridspec_kw=dict(width_ratios=[1, 1.2])
+    )
     ax_img.imshow(m, cmap="Greys", interpolation="nearest", aspect="auto")
-    ax_img.set(title="mask (black = live)", xlabel="input unit i",
-               ylabel="output neuron j")
+    ax_img.set(
+        title="mask (black = live)", xlabel="input unit i", ylabel="output neuron j"
+    )
     per_out, per_in = m.sum(axis=1), m.sum(axis=0)
     top = int(max(per_out.max(), per_in.max()))
     edges = np.arange(top + 2) - 0.5
-    ax_hist.hist([per_out, per_in], bins=edges,
-                 label=["live inputs per output neuron", "live outputs per input unit"])
-    ax_hist.set(title="connections per unit", xlabel="number of live connections",
-                ylabel="number of units")
+    ax_hist.hist(
+        [per_out, per_in],
+        bins=edges,
+        label=["live inputs per output neuron", "live outputs per input unit"],
+    )
+    ax_hist.set(
+        title="connections per unit",
+        xlabel="number of live connections",
+        ylabel="number of units",
+    )
     ax_hist.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def unit_usage(win_shares: Mapping[str, np.ndarray],
-               title: str = "How often each first-layer unit wins a max-plus maximum"
-               ) -> Figure:
+def unit_usage(
+    win_shares: Mapping[str, np.ndarray],
+    title: str = "How often each first-layer unit wins a max-plus maximum",
+) -> Figure:
     """Sorted per-unit win shares (%, log scale) for each labelled max-plus head."""
     if not win_shares:
         raise ValueError("win_shares is empty")
@@ -229,11 +280,18 @@ def unit_usage(win_shares: Mapping[str, np.ndarray],
     for label, share in win_shares.items():
         s = np.sort(np.asarray(share, dtype=float))[::-1] * 100.0
         never = int((s == 0).sum())
-        ax.step(np.arange(1, s.size + 1), np.where(s > 0, s, np.nan), where="mid",
-                label=f"{label} ({never} units never win)")
+        ax.step(
+            np.arange(1, s.size + 1),
+            np.where(s > 0, s, np.nan),
+            where="mid",
+            label=f"{label} ({never} units never win)",
+        )
     ax.set_yscale("log")
-    ax.set(title=title, xlabel="first-layer unit (sorted by win share)",
-           ylabel="share of maxima won (%, log scale)")
+    ax.set(
+        title=title,
+        xlabel="first-layer unit (sorted by win share)",
+        ylabel="share of maxima won (%, log scale)",
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

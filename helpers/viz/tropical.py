@@ -8,7 +8,7 @@ index, so a monomial has the same colour in every picture of the same ``f``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -47,8 +47,16 @@ __all__ = [
 ]
 
 _PALETTE = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 ]
 
 
@@ -99,14 +107,23 @@ def _slider(names: list[str], label: str, redraw: bool) -> list[dict]:
             "method": "animate",
             "args": [
                 [name],
-                {"mode": "immediate", "frame": {"duration": 0, "redraw": redraw},
-                 "transition": {"duration": 0}},
+                {
+                    "mode": "immediate",
+                    "frame": {"duration": 0, "redraw": redraw},
+                    "transition": {"duration": 0},
+                },
             ],
         }
         for name in names
     ]
-    return [{"active": 0, "currentvalue": {"prefix": label}, "pad": {"t": 40},
-             "steps": steps}]
+    return [
+        {
+            "active": 0,
+            "currentvalue": {"prefix": label},
+            "pad": {"t": 40},
+            "steps": steps,
+        }
+    ]
 
 
 # ----------------------------------------------------------------------------- 1-D
@@ -125,20 +142,38 @@ def plot_tropical_1d(
     x = np.linspace(*x_range, n_points)[:, None]
     terms = f.terms(x)
     for i in range(f.n_terms):
-        ax.plot(x[:, 0], terms[:, i], "--", lw=1.2, color=term_color(i),
-                label=_monomial(f, i, ("x",)))
+        ax.plot(
+            x[:, 0],
+            terms[:, i],
+            "--",
+            lw=1.2,
+            color=term_color(i),
+            label=_monomial(f, i, ("x",)),
+        )
     ax.plot(x[:, 0], f(x), color="black", lw=2.6, alpha=0.8, label="f(x) = max")
     top = f(x)
     ymin = top.min() - 0.35 * np.ptp(top) - 1
     ax.set_ylim(ymin, top.max() + 0.15 * np.ptp(top) + 1)
     roots, mult = tropical_roots(f)
     inside = (roots >= x_range[0]) & (roots <= x_range[1])
-    ax.plot(roots[inside], f(roots[inside, None]), "o", color="crimson", ms=7,
-            label="tropical roots")
+    ax.plot(
+        roots[inside],
+        f(roots[inside, None]),
+        "o",
+        color="crimson",
+        ms=7,
+        label="tropical roots",
+    )
     for r, m in zip(roots[inside], mult[inside]):
         ax.axvline(r, color="crimson", lw=0.8, ls=":")
-        ax.annotate(f"x={r:.3g}\nmult {m:g}", (r, ymin), textcoords="offset points",
-                    xytext=(3, 4), fontsize=8, color="crimson")
+        ax.annotate(
+            f"x={r:.3g}\nmult {m:g}",
+            (r, ymin),
+            textcoords="offset points",
+            xytext=(3, 4),
+            fontsize=8,
+            color="crimson",
+        )
     ax.set_xlim(*x_range)
     ax.set_xlabel("x")
     ax.set_ylabel("value")
@@ -167,16 +202,34 @@ def plot_extended_newton_1d(
         on = i in verts
         face = term_color(i) if on else "white"
         ax.plot(a, b, "o", ms=8, color=term_color(i), mfc=face)
-        ax.annotate(f"({a:g}, {b:g})", (a, b), textcoords="offset points",
-                    xytext=(4, 6), fontsize=8)
+        ax.annotate(
+            f"({a:g}, {b:g})",
+            (a, b),
+            textcoords="offset points",
+            xytext=(4, 6),
+            fontsize=8,
+        )
         ax.plot([a, a], [lo, b], ":", color=term_color(i), lw=0.8)
-    ax.plot(pts[verts, 0], np.full(len(verts), lo), "-|", color="crimson", lw=2,
-            ms=12, label="dual subdivision of Newt(f)")
+    ax.plot(
+        pts[verts, 0],
+        np.full(len(verts), lo),
+        "-|",
+        color="crimson",
+        lw=2,
+        ms=12,
+        label="dual subdivision of Newt(f)",
+    )
     for u, v in zip(verts[:-1], verts[1:]):
         slope = (pts[v, 1] - pts[u, 1]) / (pts[v, 0] - pts[u, 0])
         mid = (pts[u] + pts[v]) / 2
-        ax.annotate(f"slope {slope:.2g}", mid, textcoords="offset points",
-                    xytext=(0, 8), fontsize=8, ha="center")
+        ax.annotate(
+            f"slope {slope:.2g}",
+            mid,
+            textcoords="offset points",
+            xytext=(0, 8),
+            fontsize=8,
+            ha="center",
+        )
     ax.set_xlabel("exponent a")
     ax.set_ylabel("coefficient b")
     ax.set_title(title or "Extended Newton polytope and its upper hull", fontsize=10)
@@ -202,16 +255,36 @@ def slider_tropical_1d(
         """Monomials, the maximum and the roots of ``g``."""
         t = g.terms(x[:, None])
         out = [
-            go.Scatter(x=x, y=t[:, i], mode="lines", name=_monomial(g, i, ("x",)),
-                       line={"dash": "dash", "color": term_color(i), "width": 1.5})
+            go.Scatter(
+                x=x,
+                y=t[:, i],
+                mode="lines",
+                name=_monomial(g, i, ("x",)),
+                line={"dash": "dash", "color": term_color(i), "width": 1.5},
+            )
             for i in range(g.n_terms)
         ]
-        out.append(go.Scatter(x=x, y=t.max(axis=1), mode="lines", name="f(x)",
-                              line={"color": "black", "width": 4}, opacity=0.75))
+        out.append(
+            go.Scatter(
+                x=x,
+                y=t.max(axis=1),
+                mode="lines",
+                name="f(x)",
+                line={"color": "black", "width": 4},
+                opacity=0.75,
+            )
+        )
         r, _ = tropical_roots(g)
         r = r[(r >= x_range[0]) & (r <= x_range[1])]
-        out.append(go.Scatter(x=r, y=g(r[:, None]), mode="markers", name="roots",
-                              marker={"color": "crimson", "size": 10}))
+        out.append(
+            go.Scatter(
+                x=r,
+                y=g(r[:, None]),
+                mode="markers",
+                name="roots",
+                marker={"color": "crimson", "size": 10},
+            )
+        )
         return out
 
     polys = [_with_coefficient(f, term, v) for v in vals]
@@ -267,19 +340,39 @@ def plot_linear_regions(
     fig, ax = _new_axes(ax, (5.4, 5.0))
     gx, gy, lab = _region_grid(f, bounds, resolution)
     cmap = ListedColormap([term_color(i) for i in range(f.n_terms)])
-    ax.imshow(lab, origin="lower", extent=bounds, cmap=cmap, vmin=-0.5,
-              vmax=f.n_terms - 0.5, alpha=0.35, interpolation="nearest", aspect="auto")
+    ax.imshow(
+        lab,
+        origin="lower",
+        extent=bounds,
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=f.n_terms - 0.5,
+        alpha=0.35,
+        interpolation="nearest",
+        aspect="auto",
+    )
     if hypersurface:
         box = 4 * max(abs(v) for v in bounds) + 1
         for k, (_, seg) in enumerate(_pieces_xy(f, box)):
-            ax.plot(seg[:, 0], seg[:, 1], color="black", lw=2,
-                    label="tropical hypersurface" if k == 0 else None)
+            ax.plot(
+                seg[:, 0],
+                seg[:, 1],
+                color="black",
+                lw=2,
+                label="tropical hypersurface" if k == 0 else None,
+            )
     if labels:
         for i in np.unique(lab):
             mask = lab == i
-            ax.text(gx[mask].mean(), gy[mask].mean(), _monomial(f, i, ("x", "y")),
-                    ha="center", va="center", fontsize=8,
-                    bbox={"fc": "white", "alpha": 0.7, "lw": 0})
+            ax.text(
+                gx[mask].mean(),
+                gy[mask].mean(),
+                _monomial(f, i, ("x", "y")),
+                ha="center",
+                va="center",
+                fontsize=8,
+                bbox={"fc": "white", "alpha": 0.7, "lw": 0},
+            )
     ax.set_xlim(bounds[0], bounds[1])
     ax.set_ylim(bounds[2], bounds[3])
     ax.set_xlabel("x")
@@ -313,11 +406,19 @@ def _draw_subdivision(
         members = np.flatnonzero(group.ravel() == g)
         winners = [i for i in members if i in verts]
         i = winners[0] if winners else int(i0)
-        ax.plot(a[i, 0], a[i, 1], "o", ms=9, color=term_color(i),
-                mfc=term_color(i) if winners else "white", zorder=2)
+        ax.plot(
+            a[i, 0],
+            a[i, 1],
+            "o",
+            ms=9,
+            color=term_color(i),
+            mfc=term_color(i) if winners else "white",
+            zorder=2,
+        )
         label = ", ".join(f"{f.coefficients[k]:g}" for k in members)
-        ax.annotate(f"b={label}", a[i], textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
+        ax.annotate(
+            f"b={label}", a[i], textcoords="offset points", xytext=(5, 5), fontsize=8
+        )
     ax.set_xlabel("exponent of x")
     ax.set_ylabel("exponent of y")
     ax.set_title(title, fontsize=10)
@@ -331,8 +432,9 @@ def plot_dual_subdivision(
     """The dual subdivision of ``Newt(f)`` (2-D); hollow dots never win."""
     f = _check_poly(f, (2,))
     fig, ax = _new_axes(ax, (4.8, 4.6))
-    _draw_subdivision(ax, f, dual_subdivision(f), None,
-                      title or "Dual subdivision of Newt(f)")
+    _draw_subdivision(
+        ax, f, dual_subdivision(f), None, title or "Dual subdivision of Newt(f)"
+    )
     fig.tight_layout()
     return fig
 
@@ -345,8 +447,15 @@ def plot_duality(
     """Hypersurface and dual subdivision side by side, dual pairs in one colour."""
     f = _check_poly(f, (2,))
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 4.8))
-    plot_linear_regions(f, bounds, resolution, ax=left, hypersurface=False,
-                        labels=False, title="Tropical hypersurface of f")
+    plot_linear_regions(
+        f,
+        bounds,
+        resolution,
+        ax=left,
+        hypersurface=False,
+        labels=False,
+        title="Tropical hypersurface of f",
+    )
     sub = dual_subdivision(f)
     box = 4 * max(abs(v) for v in bounds) + 1
     palette = [plt.get_cmap("Dark2")(k) for k in range(8)]
@@ -355,8 +464,9 @@ def plot_duality(
     for k, (pair, seg) in enumerate(_pieces_xy(f, box)):
         colors[pair] = palette[k % len(palette)]
         left.plot(seg[:, 0], seg[:, 1], color=colors[pair], lw=3)
-    _draw_subdivision(right, f, sub, colors,
-                      "Dual subdivision of Newt(f) (same colour = dual pair)")
+    _draw_subdivision(
+        right, f, sub, colors, "Dual subdivision of Newt(f) (same colour = dual pair)"
+    )
     fig.tight_layout()
     return fig
 
@@ -374,27 +484,55 @@ def plot_graph_3d(
     scale = []
     for i in range(m):  # a stepped colour scale: one flat colour per term index
         scale += [[i / m, term_color(i)], [(i + 1) / m, term_color(i)]]
-    fig = go.Figure(go.Surface(x=gx, y=gy, z=z, surfacecolor=lab, colorscale=scale,
-                               cmin=-0.5, cmax=m - 0.5, showscale=False, opacity=0.95,
-                               lighting={"ambient": 0.8, "diffuse": 0.3},
-                               name="f(x, y)"))
+    fig = go.Figure(
+        go.Surface(
+            x=gx,
+            y=gy,
+            z=z,
+            surfacecolor=lab,
+            colorscale=scale,
+            cmin=-0.5,
+            cmax=m - 0.5,
+            showscale=False,
+            opacity=0.95,
+            lighting={"ambient": 0.8, "diffuse": 0.3},
+            name="f(x, y)",
+        )
+    )
     box = 4 * max(abs(v) for v in bounds) + 1
-    for pair, seg in _pieces_xy(f, box):
+    for _pair, seg in _pieces_xy(f, box):
         t = np.linspace(0, 1, 30)[:, None]
         pts = seg[0] + t * (seg[1] - seg[0])
-        ok = ((pts[:, 0] >= bounds[0]) & (pts[:, 0] <= bounds[1])
-              & (pts[:, 1] >= bounds[2]) & (pts[:, 1] <= bounds[3]))
+        ok = (
+            (pts[:, 0] >= bounds[0])
+            & (pts[:, 0] <= bounds[1])
+            & (pts[:, 1] >= bounds[2])
+            & (pts[:, 1] <= bounds[3])
+        )
         if ok.sum() < 2:
             continue
         pts = pts[ok]
-        fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=f(pts), mode="lines",
-                                   line={"color": "black", "width": 6},
-                                   showlegend=False, hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter3d(
+                x=pts[:, 0],
+                y=pts[:, 1],
+                z=f(pts),
+                mode="lines",
+                line={"color": "black", "width": 6},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     fig.update_layout(
         title="Graph of f: colour = winning monomial, black = creases (hypersurface)",
-        scene={"xaxis_title": "x", "yaxis_title": "y", "zaxis_title": "f(x, y)",
-               "camera": {"eye": {"x": -1.5, "y": -1.6, "z": 1.1}}},
-        height=520, margin={"l": 0, "r": 0, "t": 50, "b": 0},
+        scene={
+            "xaxis_title": "x",
+            "yaxis_title": "y",
+            "zaxis_title": "f(x, y)",
+            "camera": {"eye": {"x": -1.5, "y": -1.6, "z": 1.1}},
+        },
+        height=520,
+        margin={"l": 0, "r": 0, "t": 50, "b": 0},
     )
     return fig
 
@@ -424,18 +562,42 @@ def slider_duality_2d(
             sy += [a[i, 1], a[j, 1], None]
         on = set(sub.vertex_indices.tolist())
         return [
-            go.Scatter(x=hx, y=hy, mode="lines", line={"color": "black", "width": 3},
-                       name="hypersurface", xaxis="x", yaxis="y"),
-            go.Scatter(x=sx, y=sy, mode="lines", line={"color": "black", "width": 2},
-                       name="dual subdivision", xaxis="x2", yaxis="y2"),
             go.Scatter(
-                x=a[:, 0], y=a[:, 1], mode="markers", name="exponents", xaxis="x2",
+                x=hx,
+                y=hy,
+                mode="lines",
+                line={"color": "black", "width": 3},
+                name="hypersurface",
+                xaxis="x",
+                yaxis="y",
+            ),
+            go.Scatter(
+                x=sx,
+                y=sy,
+                mode="lines",
+                line={"color": "black", "width": 2},
+                name="dual subdivision",
+                xaxis="x2",
                 yaxis="y2",
-                marker={"size": 11, "color": [term_color(i) for i in range(g.n_terms)],
-                        "symbol": ["circle" if i in on else "circle-open"
-                                   for i in range(g.n_terms)],
-                        "line": {"width": 2,
-                                 "color": [term_color(i) for i in range(g.n_terms)]}},
+            ),
+            go.Scatter(
+                x=a[:, 0],
+                y=a[:, 1],
+                mode="markers",
+                name="exponents",
+                xaxis="x2",
+                yaxis="y2",
+                marker={
+                    "size": 11,
+                    "color": [term_color(i) for i in range(g.n_terms)],
+                    "symbol": [
+                        "circle" if i in on else "circle-open" for i in range(g.n_terms)
+                    ],
+                    "line": {
+                        "width": 2,
+                        "color": [term_color(i) for i in range(g.n_terms)],
+                    },
+                },
                 text=[_monomial(g, i, ("x", "y")) for i in range(g.n_terms)],
                 hoverinfo="text",
             ),
@@ -443,24 +605,36 @@ def slider_duality_2d(
 
     polys = [_with_coefficient(f, term, v) for v in vals]
     names = [f"{v:.2f}" for v in vals]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "tropical hypersurface in (x, y)", "dual subdivision of Newt(f)"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            "tropical hypersurface in (x, y)",
+            "dual subdivision of Newt(f)",
+        ),
+    )
     for tr in traces(polys[0]):
         fig.add_trace(tr)
-    fig.frames = [go.Frame(data=traces(g), name=n, traces=[0, 1, 2])
-                  for g, n in zip(polys, names)]
+    fig.frames = [
+        go.Frame(data=traces(g), name=n, traces=[0, 1, 2]) for g, n in zip(polys, names)
+    ]
     pad = 0.3
     fig.update_layout(
         title=f"Moving the coefficient of term {term}",
         xaxis={"title": "x", "range": [bounds[0], bounds[1]]},
         yaxis={"title": "y", "range": [bounds[2], bounds[3]]},
-        xaxis2={"title": "exponent of x",
-                "range": [a[:, 0].min() - pad, a[:, 0].max() + pad]},
-        yaxis2={"title": "exponent of y",
-                "range": [a[:, 1].min() - pad, a[:, 1].max() + pad],
-                "scaleanchor": "x2"},
+        xaxis2={
+            "title": "exponent of x",
+            "range": [a[:, 0].min() - pad, a[:, 0].max() + pad],
+        },
+        yaxis2={
+            "title": "exponent of y",
+            "range": [a[:, 1].min() - pad, a[:, 1].max() + pad],
+            "scaleanchor": "x2",
+        },
         sliders=_slider(names, f"coefficient b{term} = ", redraw=False),
-        height=480, showlegend=False,
+        height=480,
+        showlegend=False,
     )
     return fig
 
@@ -486,12 +660,18 @@ def slider_hypersurface_2d(
         gx, gy, lab = _region_grid(g, bounds, resolution)
         ids = np.unique(lab)
         return [
-            go.Scatter(x=hx, y=hy, mode="lines", line={"color": "black", "width": 3},
-                       name="tropical curve"),
+            go.Scatter(
+                x=hx,
+                y=hy,
+                mode="lines",
+                line={"color": "black", "width": 3},
+                name="tropical curve",
+            ),
             go.Scatter(
                 x=[gx[lab == i].mean() for i in ids],
                 y=[gy[lab == i].mean() for i in ids],
-                mode="text", name="winning monomial",
+                mode="text",
+                name="winning monomial",
                 text=[_monomial(g, i, ("x", "y")) for i in ids],
                 textfont={"color": [term_color(i) for i in ids], "size": 13},
             ),
@@ -499,16 +679,19 @@ def slider_hypersurface_2d(
 
     polys = [_with_coefficient(f, term, v) for v in vals]
     names = [f"{v:.2f}" for v in vals]
-    fig = go.Figure(data=traces(polys[0]),
-                    frames=[go.Frame(data=traces(g), name=n)
-                            for g, n in zip(polys, names)])
+    fig = go.Figure(
+        data=traces(polys[0]),
+        frames=[go.Frame(data=traces(g), name=n) for g, n in zip(polys, names)],
+    )
     fig.update_layout(
         title=f"Tropical curve as the coefficient of term {term} "
         f"({_monomial(f, term, ('x', 'y')).split(' ', 1)[-1]}) moves",
         xaxis={"title": "x", "range": [bounds[0], bounds[1]]},
         yaxis={"title": "y", "range": [bounds[2], bounds[3]], "scaleanchor": "x"},
         sliders=_slider(names, f"coefficient b{term} = ", redraw=False),
-        height=560, width=620, showlegend=False,
+        height=560,
+        width=620,
+        showlegend=False,
     )
     return fig
 
@@ -545,8 +728,10 @@ def plot_minkowski_sum(f: TropicalPolynomial, g: TropicalPolynomial) -> Figure:
 
 def _fan(cycle: np.ndarray) -> list[tuple[int, int, int]]:
     """Triangles of a convex polygon given by its vertices in cyclic order."""
-    return [(int(cycle[0]), int(cycle[k]), int(cycle[k + 1]))
-            for k in range(1, len(cycle) - 1)]
+    return [
+        (int(cycle[0]), int(cycle[k]), int(cycle[k + 1]))
+        for k in range(1, len(cycle) - 1)
+    ]
 
 
 def _enewt_traces(g: TropicalPolynomial, floor: float) -> list:
@@ -562,9 +747,16 @@ def _enewt_traces(g: TropicalPolynomial, floor: float) -> list:
         tri = []
     hp = pts if tri else np.zeros((0, 3))
     hull = go.Mesh3d(
-        x=hp[:, 0], y=hp[:, 1], z=hp[:, 2],
-        i=[t[0] for t in tri], j=[t[1] for t in tri], k=[t[2] for t in tri],
-        color="lightgray", opacity=0.18, name="ENewt(f)", hoverinfo="skip",
+        x=hp[:, 0],
+        y=hp[:, 1],
+        z=hp[:, 2],
+        i=[t[0] for t in tri],
+        j=[t[1] for t in tri],
+        k=[t[2] for t in tri],
+        color="lightgray",
+        opacity=0.18,
+        name="ENewt(f)",
+        hoverinfo="skip",
         showlegend=True,
     )
     utri, ucol = [], []
@@ -573,10 +765,18 @@ def _enewt_traces(g: TropicalPolynomial, floor: float) -> list:
             utri.append(t)
             ucol.append(_PALETTE[k % len(_PALETTE)])
     upper = go.Mesh3d(
-        x=pts[:, 0], y=pts[:, 1], z=pts[:, 2],
-        i=[t[0] for t in utri], j=[t[1] for t in utri], k=[t[2] for t in utri],
-        facecolor=ucol, opacity=0.55, name="upper hull faces", hoverinfo="skip",
-        showlegend=True, flatshading=True,
+        x=pts[:, 0],
+        y=pts[:, 1],
+        z=pts[:, 2],
+        i=[t[0] for t in utri],
+        j=[t[1] for t in utri],
+        k=[t[2] for t in utri],
+        facecolor=ucol,
+        opacity=0.55,
+        name="upper hull faces",
+        hoverinfo="skip",
+        showlegend=True,
+        flatshading=True,
     )
     ex, ey, ez, fx, fy, fz = [], [], [], [], [], []
     for i, j in sub.edges:
@@ -586,26 +786,52 @@ def _enewt_traces(g: TropicalPolynomial, floor: float) -> list:
         fx += [pts[i, 0], pts[j, 0], None]
         fy += [pts[i, 1], pts[j, 1], None]
         fz += [floor, floor, None]
-    edges = go.Scatter3d(x=ex, y=ey, z=ez, mode="lines", name="upper hull edges",
-                         line={"color": "black", "width": 6})
-    floor_tr = go.Scatter3d(x=fx, y=fy, z=fz, mode="lines",
-                            name="dual subdivision (projection)",
-                            line={"color": "crimson", "width": 6})
+    edges = go.Scatter3d(
+        x=ex,
+        y=ey,
+        z=ez,
+        mode="lines",
+        name="upper hull edges",
+        line={"color": "black", "width": 6},
+    )
+    floor_tr = go.Scatter3d(
+        x=fx,
+        y=fy,
+        z=fz,
+        mode="lines",
+        name="dual subdivision (projection)",
+        line={"color": "crimson", "width": 6},
+    )
     dx, dy, dz = [], [], []
     for i in sub.vertex_indices:
         dx += [pts[i, 0], pts[i, 0], None]
         dy += [pts[i, 1], pts[i, 1], None]
         dz += [pts[i, 2], floor, None]
-    drops = go.Scatter3d(x=dx, y=dy, z=dz, mode="lines", name="vertical projection",
-                         line={"color": "gray", "width": 2, "dash": "dot"})
+    drops = go.Scatter3d(
+        x=dx,
+        y=dy,
+        z=dz,
+        mode="lines",
+        name="vertical projection",
+        line={"color": "gray", "width": 2, "dash": "dot"},
+    )
     on = set(uh.vertex_indices.tolist())
     dots = go.Scatter3d(
-        x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", name="terms (a_i, b_i)",
-        marker={"size": 6, "color": [term_color(i) if i in on else "white"
-                                     for i in range(len(pts))],
-                "line": {"color": "black", "width": 2}},
-        text=[f"term {i}: {_monomial(g, i, ('x', 'y'))}"
-              + ("" if i in on else " (never wins)") for i in range(len(pts))],
+        x=pts[:, 0],
+        y=pts[:, 1],
+        z=pts[:, 2],
+        mode="markers",
+        name="terms (a_i, b_i)",
+        marker={
+            "size": 6,
+            "color": [term_color(i) if i in on else "white" for i in range(len(pts))],
+            "line": {"color": "black", "width": 2},
+        },
+        text=[
+            f"term {i}: {_monomial(g, i, ('x', 'y'))}"
+            + ("" if i in on else " (never wins)")
+            for i in range(len(pts))
+        ],
         hoverinfo="text",
     )
     return [hull, upper, edges, floor_tr, drops, dots]
@@ -635,25 +861,33 @@ def plot_extended_newton_3d(
     floor = float(zs.min() - 0.5 * max(1.0, np.ptp(zs)))
     fig = go.Figure(data=_enewt_traces(polys[0], floor))
     if names:
-        fig.frames = [go.Frame(data=_enewt_traces(g, floor), name=n,
-                               traces=list(range(6))) for g, n in zip(polys, names)]
-        fig.update_layout(sliders=_slider(names, f"coefficient b{term} = ",
-                                          redraw=True))
+        fig.frames = [
+            go.Frame(data=_enewt_traces(g, floor), name=n, traces=list(range(6)))
+            for g, n in zip(polys, names)
+        ]
+        fig.update_layout(
+            sliders=_slider(names, f"coefficient b{term} = ", redraw=True)
+        )
     a = f.exponents
     pad = 0.3
     fig.update_layout(
         title="ENewt(f), its upper hull, and the dual subdivision below",
         scene={
-            "xaxis": {"title": "exponent of x",
-                      "range": [a[:, 0].min() - pad, a[:, 0].max() + pad]},
-            "yaxis": {"title": "exponent of y",
-                      "range": [a[:, 1].min() - pad, a[:, 1].max() + pad]},
+            "xaxis": {
+                "title": "exponent of x",
+                "range": [a[:, 0].min() - pad, a[:, 0].max() + pad],
+            },
+            "yaxis": {
+                "title": "exponent of y",
+                "range": [a[:, 1].min() - pad, a[:, 1].max() + pad],
+            },
             "zaxis": {"title": "coefficient b", "range": [floor - 0.3, zs.max() + 0.5]},
             "aspectmode": "manual",
             "aspectratio": {"x": 1.0, "y": 1.0, "z": 0.8},
             "camera": {"eye": {"x": 1.5, "y": -1.7, "z": 0.7}},
         },
-        height=600, margin={"l": 0, "r": 0, "t": 50, "b": 0},
+        height=600,
+        margin={"l": 0, "r": 0, "t": 50, "b": 0},
         legend={"x": 0, "y": 1},
     )
     return fig

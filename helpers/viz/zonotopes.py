@@ -7,7 +7,7 @@ in a static HTML page with no kernel. Every function returns its figure.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 from plotly.subplots import make_subplots
 
-from helpers.viz import new_axes as _new_axes
 from helpers.polytopes import affine_frame, convex_hull
 from helpers.regions import Region
+from helpers.viz import new_axes as _new_axes
 from helpers.zonotopes import RANK_RTOL, point_polytope_distance, zonotope_vertices
 
 __all__ = [
@@ -101,17 +101,27 @@ def plot_activation_regions(
     colors = _region_colors(len(regions), seed)
     if d == 2:
         fig, ax = _new_axes(ax, (5.2, 5.0))
-        coll = PolyCollection([r.vertices for r in regions], facecolors=colors,
-                              edgecolors="black", linewidths=0.4)
+        coll = PolyCollection(
+            [r.vertices for r in regions],
+            facecolors=colors,
+            edgecolors="black",
+            linewidths=0.4,
+        )
         ax.add_collection(coll)
         allv = np.vstack([r.vertices for r in regions])
         ax.set_xlim(allv[:, 0].min(), allv[:, 0].max())
         ax.set_ylim(allv[:, 1].min(), allv[:, 1].max())
         if points is not None:
             pts = np.asarray(points, dtype=float)
-            ax.scatter(pts[:, 0], pts[:, 1], c=point_labels if point_labels is not None
-                       else "black", cmap="coolwarm", s=6, edgecolors="white",
-                       linewidths=0.3)
+            ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                c=point_labels if point_labels is not None else "black",
+                cmap="coolwarm",
+                s=6,
+                edgecolors="white",
+                linewidths=0.3,
+            )
         ax.set_aspect("equal")
         ax.set_xlabel("input x1")
         ax.set_ylabel("input x2")
@@ -132,8 +142,18 @@ def plot_activation_regions(
 
 #: Fill colours of :func:`slider_activation_regions` (one trace per colour).
 _SLIDER_PALETTE = [
-    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
-    "#f7b6d2", "#dbdb8d", "#9edae5", "#d9d9d9", "#fdd0a2", "#bcbddc",
+    "#aec7e8",
+    "#ffbb78",
+    "#98df8a",
+    "#ff9896",
+    "#c5b0d5",
+    "#c49c94",
+    "#f7b6d2",
+    "#dbdb8d",
+    "#9edae5",
+    "#d9d9d9",
+    "#fdd0a2",
+    "#bcbddc",
 ]
 
 
@@ -153,9 +173,18 @@ def _region_fill_traces(regions: Sequence[Region], digits: int) -> list[go.Scatt
         xs[k] += [*V[:, 0], V[0, 0], None]
         ys[k] += [*V[:, 1], V[0, 1], None]
     return [
-        go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=color,
-                   line={"color": "black", "width": 0.6}, hoverinfo="skip",
-                   showlegend=False, xaxis="x", yaxis="y")
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="lines",
+            fill="toself",
+            fillcolor=color,
+            line={"color": "black", "width": 0.6},
+            hoverinfo="skip",
+            showlegend=False,
+            xaxis="x",
+            yaxis="y",
+        )
         for x, y, color in zip(xs, ys, _SLIDER_PALETTE)
     ]
 
@@ -182,26 +211,43 @@ def slider_activation_regions(
         )
     for name, series in counts.items():
         if len(series) != len(values):
-            raise ValueError(f"counts[{name!r}] has {len(series)} entries, "
-                             f"expected {len(values)}")
+            raise ValueError(
+                f"counts[{name!r}] has {len(series)} entries, expected {len(values)}"
+            )
     if any(not regs or regs[0].vertices.shape[1] != 2 for regs in regions_by_step):
         raise ValueError("every step needs a non-empty list of 2-D regions")
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.55, 0.45],
-                        horizontal_spacing=0.12,
-                        subplot_titles=("activation regions (colour = on/off pattern)",
-                                        f"counts along {parameter}"))
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.55, 0.45],
+        horizontal_spacing=0.12,
+        subplot_titles=(
+            "activation regions (colour = on/off pattern)",
+            f"counts along {parameter}",
+        ),
+    )
     n_fill = len(_SLIDER_PALETTE)
     for trace in _region_fill_traces(regions_by_step[0], digits):
         fig.add_trace(trace, row=1, col=1)  # traces 0 .. n_fill - 1
     top = max(max(series) for series in counts.values()) if counts else 1.0
     for name, series in counts.items():
-        fig.add_trace(go.Scatter(x=list(values), y=list(series), mode="lines+markers",
-                                 name=name), row=1, col=2)
+        fig.add_trace(
+            go.Scatter(x=list(values), y=list(series), mode="lines+markers", name=name),
+            row=1,
+            col=2,
+        )
 
     def marker(v: float) -> go.Scatter:
-        return go.Scatter(x=[v, v], y=[0, top * 1.05], mode="lines",
-                          line={"color": "black", "dash": "dot"}, showlegend=False,
-                          hoverinfo="skip", xaxis="x2", yaxis="y2")
+        return go.Scatter(
+            x=[v, v],
+            y=[0, top * 1.05],
+            mode="lines",
+            line={"color": "black", "dash": "dot"},
+            showlegend=False,
+            hoverinfo="skip",
+            xaxis="x2",
+            yaxis="y2",
+        )
 
     fig.add_trace(marker(values[0]), row=1, col=2)
     moving = [*range(n_fill), n_fill + len(counts)]
@@ -212,30 +258,67 @@ def slider_activation_regions(
 
     names = [f"{parameter}={v:g}" for v in values]
     fig.frames = [
-        go.Frame(data=[*_region_fill_traces(regs, digits), marker(v)], traces=moving,
-                 name=n, layout={"title": {"text": subtitle(i)}})
+        go.Frame(
+            data=[*_region_fill_traces(regs, digits), marker(v)],
+            traces=moving,
+            name=n,
+            layout={"title": {"text": subtitle(i)}},
+        )
         for i, (regs, v, n) in enumerate(zip(regions_by_step, values, names))
     ]
-    steps = [{"label": f"{v:g}", "method": "animate",
-              "args": [[n], {"mode": "immediate", "frame": {"duration": 0,
-                                                             "redraw": True},
-                             "transition": {"duration": 0}}]}
-             for v, n in zip(values, names)]
+    steps = [
+        {
+            "label": f"{v:g}",
+            "method": "animate",
+            "args": [
+                [n],
+                {
+                    "mode": "immediate",
+                    "frame": {"duration": 0, "redraw": True},
+                    "transition": {"duration": 0},
+                },
+            ],
+        }
+        for v, n in zip(values, names)
+    ]
     allv = np.vstack([r.vertices for r in regions_by_step[0]])
     fig.update_layout(
-        title={"text": subtitle(0)}, height=520,
-        sliders=[{"active": 0, "currentvalue": {"prefix": f"{parameter} = "},
-                  "pad": {"t": 40}, "steps": steps}],
-        legend={"x": 0.99, "y": 0.02, "xanchor": "right", "yanchor": "bottom",
-                "bgcolor": "rgba(255, 255, 255, 0.7)"},
+        title={"text": subtitle(0)},
+        height=520,
+        sliders=[
+            {
+                "active": 0,
+                "currentvalue": {"prefix": f"{parameter} = "},
+                "pad": {"t": 40},
+                "steps": steps,
+            }
+        ],
+        legend={
+            "x": 0.99,
+            "y": 0.02,
+            "xanchor": "right",
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255, 255, 255, 0.7)",
+        },
     )
-    fig.update_xaxes(title_text="input x1", range=[allv[:, 0].min(), allv[:, 0].max()],
-                     constrain="domain", row=1, col=1)
-    fig.update_yaxes(title_text="input x2", range=[allv[:, 1].min(), allv[:, 1].max()],
-                     scaleanchor="x", row=1, col=1)
+    fig.update_xaxes(
+        title_text="input x1",
+        range=[allv[:, 0].min(), allv[:, 0].max()],
+        constrain="domain",
+        row=1,
+        col=1,
+    )
+    fig.update_yaxes(
+        title_text="input x2",
+        range=[allv[:, 1].min(), allv[:, 1].max()],
+        scaleanchor="x",
+        row=1,
+        col=1,
+    )
     fig.update_xaxes(title_text=parameter, row=1, col=2)
-    fig.update_yaxes(title_text="number of regions / maps", rangemode="tozero",
-                     row=1, col=2)
+    fig.update_yaxes(
+        title_text="number of regions / maps", rangemode="tozero", row=1, col=2
+    )
     return fig
 
 
@@ -258,8 +341,15 @@ def plot_region_maps(
         dense = dense.reshape(lab.shape)
         n = int(dense.max()) + 1
         cmap = plt.matplotlib.colors.ListedColormap(_region_colors(n))
-        ax.imshow(dense, origin="lower", extent=extent, cmap=cmap,
-                  interpolation="nearest", vmin=-0.5, vmax=n - 0.5)
+        ax.imshow(
+            dense,
+            origin="lower",
+            extent=extent,
+            cmap=cmap,
+            interpolation="nearest",
+            vmin=-0.5,
+            vmax=n - 0.5,
+        )
         ax.set_title(f"{title}\n{n} regions", fontsize=10)
         ax.set_xlabel("input x1")
         ax.set_ylabel("input x2")
@@ -279,8 +369,14 @@ def plot_region_counts(table: pd.DataFrame, title: str) -> Figure:
         key = key if isinstance(key, tuple) else (key,)
         label = f"{key[0]} hidden units" + (f", {key[1]} init" if len(key) > 1 else "")
         part = part.sort_values("depth")
-        ax.errorbar(part["depth"], part["regions_mean"], yerr=part["regions_std"],
-                    marker="o", capsize=3, label=label)
+        ax.errorbar(
+            part["depth"],
+            part["regions_mean"],
+            yerr=part["regions_std"],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     ax.set_xticks(sorted(table["depth"].unique()))
     ax.set_xlabel("depth (number of hidden layers, equal widths)")
     ax.set_ylabel("activation regions in the box")
@@ -369,10 +465,19 @@ def _polytope_traces(
     # frame) light in the page: 7 characters a number instead of 18
     W = np.round(np.asarray(V, dtype=float), 4)
     mesh = go.Mesh3d(
-        x=W[:, 0].astype(np.float32), y=W[:, 1].astype(np.float32),
-        z=W[:, 2].astype(np.float32), i=tri[:, 0], j=tri[:, 1], k=tri[:, 2],
-        color=color, opacity=opacity, flatshading=True, name=name,
-        showlegend=legend, hoverinfo="name", scene=scene,
+        x=W[:, 0].astype(np.float32),
+        y=W[:, 1].astype(np.float32),
+        z=W[:, 2].astype(np.float32),
+        i=tri[:, 0],
+        j=tri[:, 1],
+        k=tri[:, 2],
+        color=color,
+        opacity=opacity,
+        flatshading=True,
+        name=name,
+        showlegend=legend,
+        hoverinfo="name",
+        scene=scene,
     )
     xs, ys, zs = [], [], []
     for i, j in polytope_edges(V):
@@ -380,8 +485,15 @@ def _polytope_traces(
         ys += [float(W[i, 1]), float(W[j, 1]), None]
         zs += [float(W[i, 2]), float(W[j, 2]), None]
     lines = go.Scatter3d(
-        x=xs, y=ys, z=zs, mode="lines", line={"color": color, "width": 4},
-        name=f"{name} edges", showlegend=False, hoverinfo="skip", scene=scene,
+        x=xs,
+        y=ys,
+        z=zs,
+        mode="lines",
+        line={"color": color, "width": 4},
+        name=f"{name} edges",
+        showlegend=False,
+        hoverinfo="skip",
+        scene=scene,
     )
     return mesh, lines
 
@@ -428,46 +540,110 @@ def zonotope_buildup_figure(G: np.ndarray, title: str) -> go.Figure:
             segx += [0.0, g[0], None]
             segy += [0.0, g[1], None]
         return [
-            go.Scatter(x=nx, y=ny, fill="toself", mode="lines", name=f"Z{k}",
-                       line={"color": _P_COLOR, "width": 2}, fillcolor=_P_LIGHT),
-            go.Scatter(x=px, y=py, mode="lines", name=f"Z{k - 1}",
-                       line={"color": "black", "width": 2}),
-            go.Scatter(x=sx, y=sy, mode="lines", name=f"Z{k - 1} + g{k}",
-                       line={"color": "black", "width": 2, "dash": "dot"}),
-            go.Scatter(x=segx, y=segy, mode="lines+markers", name="generators",
-                       line={"color": _Q_COLOR, "width": 3}),
+            go.Scatter(
+                x=nx,
+                y=ny,
+                fill="toself",
+                mode="lines",
+                name=f"Z{k}",
+                line={"color": _P_COLOR, "width": 2},
+                fillcolor=_P_LIGHT,
+            ),
+            go.Scatter(
+                x=px,
+                y=py,
+                mode="lines",
+                name=f"Z{k - 1}",
+                line={"color": "black", "width": 2},
+            ),
+            go.Scatter(
+                x=sx,
+                y=sy,
+                mode="lines",
+                name=f"Z{k - 1} + g{k}",
+                line={"color": "black", "width": 2, "dash": "dot"},
+            ),
+            go.Scatter(
+                x=segx,
+                y=segy,
+                mode="lines+markers",
+                name="generators",
+                line={"color": _Q_COLOR, "width": 3},
+            ),
         ]
 
     names = [f"k={k}" for k in range(1, len(G) + 1)]
-    frames = [go.Frame(data=frame_data(k), name=name) for k, name in
-              zip(range(1, len(G) + 1), names)]
+    frames = [
+        go.Frame(data=frame_data(k), name=name)
+        for k, name in zip(range(1, len(G) + 1), names)
+    ]
     fig = go.Figure(data=frames[0].data, frames=frames)
     steps = [
-        {"label": str(k), "method": "animate",
-         "args": [[name], {"mode": "immediate",
-                           "frame": {"duration": 0, "redraw": True},
-                           "transition": {"duration": 0}}]}
+        {
+            "label": str(k),
+            "method": "animate",
+            "args": [
+                [name],
+                {
+                    "mode": "immediate",
+                    "frame": {"duration": 0, "redraw": True},
+                    "transition": {"duration": 0},
+                },
+            ],
+        }
         for k, name in zip(range(1, len(G) + 1), names)
     ]
     fig.update_layout(
         title=title,
         xaxis={"range": xr, "title": "coordinate 1"},
         yaxis={"range": yr, "title": "coordinate 2", "scaleanchor": "x"},
-        width=640, height=560,
-        updatemenus=[{
-            "type": "buttons", "direction": "left", "x": 0.0, "y": 1.02,
-            "xanchor": "left", "yanchor": "bottom",
-            "buttons": [
-                {"label": "Play", "method": "animate",
-                 "args": [None, {"frame": {"duration": 900, "redraw": True},
-                                 "fromcurrent": True, "transition": {"duration": 0}}]},
-                {"label": "Pause", "method": "animate",
-                 "args": [[None], {"mode": "immediate",
-                                   "frame": {"duration": 0, "redraw": False}}]},
-            ],
-        }],
-        sliders=[{"active": 0, "x": 0.0, "len": 1.0, "y": -0.08,
-                  "currentvalue": {"prefix": "generators used: "}, "steps": steps}],
+        width=640,
+        height=560,
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "left",
+                "x": 0.0,
+                "y": 1.02,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "buttons": [
+                    {
+                        "label": "Play",
+                        "method": "animate",
+                        "args": [
+                            None,
+                            {
+                                "frame": {"duration": 900, "redraw": True},
+                                "fromcurrent": True,
+                                "transition": {"duration": 0},
+                            },
+                        ],
+                    },
+                    {
+                        "label": "Pause",
+                        "method": "animate",
+                        "args": [
+                            [None],
+                            {
+                                "mode": "immediate",
+                                "frame": {"duration": 0, "redraw": False},
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
+        sliders=[
+            {
+                "active": 0,
+                "x": 0.0,
+                "len": 1.0,
+                "y": -0.08,
+                "currentvalue": {"prefix": "generators used: "},
+                "steps": steps,
+            }
+        ],
     )
     return fig
 
@@ -488,14 +664,21 @@ def plot_hausdorff_2d(A: np.ndarray, B: np.ndarray, title: str) -> Figure:
     else:
         far, H = VB[dB.argmax()], dB.max()
     fig, ax = plt.subplots(figsize=(5.6, 5.2))
-    for V, col, light, name in ((VA, _P_COLOR, _P_LIGHT, "Z(A)"),
-                                (VB, _Q_COLOR, _Q_LIGHT, "Z(B)")):
+    for V, col, light, name in (
+        (VA, _P_COLOR, _P_LIGHT, "Z(A)"),
+        (VB, _Q_COLOR, _Q_LIGHT, "Z(B)"),
+    ):
         ring = np.vstack([V, V[:1]])
         ax.fill(ring[:, 0], ring[:, 1], color=light, alpha=0.5, label=name)
         ax.plot(ring[:, 0], ring[:, 1], color=col, lw=1.5)
     t = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(far[0] + H * np.cos(t), far[1] + H * np.sin(t), "k--", lw=1,
-            label=f"radius H = {H:.3f}")
+    ax.plot(
+        far[0] + H * np.cos(t),
+        far[1] + H * np.sin(t),
+        "k--",
+        lw=1,
+        label=f"radius H = {H:.3f}",
+    )
     ax.plot(*far, "ko", ms=6, label="farthest vertex")
     ax.set_aspect("equal")
     ax.set_xlabel("coordinate 1")
@@ -510,25 +693,35 @@ def plot_hausdorff_2d(A: np.ndarray, B: np.ndarray, title: str) -> Figure:
 def zonotope_pair_figure(P: np.ndarray, Q: np.ndarray, title: str) -> go.Figure:
     """The zonotopes of ``P`` and ``Q`` (generators in R^3) side by side, rotatable."""
     P, Q = _check_generators_3d(P, "P"), _check_generators_3d(Q, "Q")
-    fig = make_subplots(rows=1, cols=2, specs=[[{"type": "scene"}, {"type": "scene"}]],
-                        subplot_titles=(f"Z(P): {len(P)} generators",
-                                        f"Z(Q): {len(Q)} generators"))
-    for col, (G, color, name) in enumerate(((P, _P_COLOR, "Z(P)"),
-                                            (Q, _Q_COLOR, "Z(Q)")), start=1):
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        specs=[[{"type": "scene"}, {"type": "scene"}]],
+        subplot_titles=(f"Z(P): {len(P)} generators", f"Z(Q): {len(Q)} generators"),
+    )
+    for col, (G, color, name) in enumerate(
+        ((P, _P_COLOR, "Z(P)"), (Q, _Q_COLOR, "Z(Q)")), start=1
+    ):
         V = zonotope_vertices(G)
         for trace in _polytope_traces(V, color, name, 0.45):
             fig.add_trace(trace, row=1, col=col)
-    axes = {"xaxis_title": "c*w1", "yaxis_title": "c*w2", "zaxis_title": "c*b",
-            "aspectmode": "data"}
+    axes = {
+        "xaxis_title": "c*w1",
+        "yaxis_title": "c*w2",
+        "zaxis_title": "c*b",
+        "aspectmode": "data",
+    }
     fig.update_layout(title=title, scene=axes, scene2=axes, height=520)
     return fig
 
 
 def _state_text(state: Mapping[str, float]) -> str:
     """One-line summary of a merging state for figure titles."""
-    return (f"K = {state['k']}: H(P, P~) = {state['hausdorff_p']:.3f}, "
-            f"H(Q, Q~) = {state['hausdorff_q']:.3f}, measured max error = "
-            f"{state['error']:.3f}, bound = {state['bound']:.3f}")
+    return (
+        f"K = {state['k']}: H(P, P~) = {state['hausdorff_p']:.3f}, "
+        f"H(Q, Q~) = {state['hausdorff_q']:.3f}, measured max error = "
+        f"{state['error']:.3f}, bound = {state['bound']:.3f}"
+    )
 
 
 def merge_slider_figure(
@@ -547,10 +740,15 @@ def merge_slider_figure(
     errors = [s["error"] for s in states]
     bounds = [s["bound"] for s in states]
     fig = make_subplots(
-        rows=1, cols=3, column_widths=[0.34, 0.34, 0.32],
+        rows=1,
+        cols=3,
+        column_widths=[0.34, 0.34, 0.32],
         specs=[[{"type": "scene"}, {"type": "scene"}, {"type": "xy"}]],
-        subplot_titles=("Z(P) (light) and Z(P~) (dark)",
-                        "Z(Q) (light) and Z(Q~) (dark)", "function error"),
+        subplot_titles=(
+            "Z(P) (light) and Z(P~) (dark)",
+            "Z(Q) (light) and Z(Q~) (dark)",
+            "function error",
+        ),
     )
     VP, VQ = zonotope_vertices(P), zonotope_vertices(Q)
     for trace in _polytope_traces(VP, _P_LIGHT, "Z(P)", 0.25, "scene", legend=False):
@@ -564,45 +762,100 @@ def merge_slider_figure(
         pm = _polytope_traces(VPm, _P_COLOR, "Z(P~)", 0.7, "scene", legend=False)
         qm = _polytope_traces(VQm, _Q_COLOR, "Z(Q~)", 0.7, "scene2", legend=False)
         marker = go.Scatter(
-            x=[state["k"], state["k"]], y=[state["error"], state["bound"]],
-            mode="markers", marker={"size": 12, "color": "black"},
-            name="current K", xaxis="x", yaxis="y",
+            x=[state["k"], state["k"]],
+            y=[state["error"], state["bound"]],
+            mode="markers",
+            marker={"size": 12, "color": "black"},
+            name="current K",
+            xaxis="x",
+            yaxis="y",
         )
         return [*pm, *qm, marker]
 
     first = moving(states[0])
     for trace, col in zip(first[:4], (1, 1, 2, 2)):
         fig.add_trace(trace, row=1, col=col)  # traces 4..7
-    fig.add_trace(go.Scatter(x=ks, y=bounds, mode="lines+markers",
-                             name="bound rho (H_P + H_Q)",
-                             line={"color": "gray", "dash": "dash"}), row=1, col=3)
-    fig.add_trace(go.Scatter(x=ks, y=errors, mode="lines+markers",
-                             name="measured max |v - v~|",
-                             line={"color": "black"}), row=1, col=3)
+    fig.add_trace(
+        go.Scatter(
+            x=ks,
+            y=bounds,
+            mode="lines+markers",
+            name="bound rho (H_P + H_Q)",
+            line={"color": "gray", "dash": "dash"},
+        ),
+        row=1,
+        col=3,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=ks,
+            y=errors,
+            mode="lines+markers",
+            name="measured max |v - v~|",
+            line={"color": "black"},
+        ),
+        row=1,
+        col=3,
+    )
     fig.add_trace(first[4], row=1, col=3)  # trace 10
     moving_idx = [4, 5, 6, 7, 10]
     frames, steps = [], []
     for state in states:
         name = f"K={state['k']}"
-        frames.append(go.Frame(data=moving(state), traces=moving_idx, name=name,
-                               layout={"title": {"text": f"{title}<br><sub>"
-                                                 f"{_state_text(state)}</sub>"}}))
-        steps.append({"label": str(state["k"]), "method": "animate",
-                      "args": [[name], {"mode": "immediate",
-                                        "frame": {"duration": 0, "redraw": True},
-                                        "transition": {"duration": 0}}]})
+        frames.append(
+            go.Frame(
+                data=moving(state),
+                traces=moving_idx,
+                name=name,
+                layout={
+                    "title": {"text": f"{title}<br><sub>{_state_text(state)}</sub>"}
+                },
+            )
+        )
+        steps.append(
+            {
+                "label": str(state["k"]),
+                "method": "animate",
+                "args": [
+                    [name],
+                    {
+                        "mode": "immediate",
+                        "frame": {"duration": 0, "redraw": True},
+                        "transition": {"duration": 0},
+                    },
+                ],
+            }
+        )
     fig.frames = frames
-    axes = {"xaxis_title": "c*w1", "yaxis_title": "c*w2", "zaxis_title": "c*b",
-            "aspectmode": "data"}
+    axes = {
+        "xaxis_title": "c*w1",
+        "yaxis_title": "c*w2",
+        "zaxis_title": "c*b",
+        "aspectmode": "data",
+    }
     fig.update_layout(
         title={"text": f"{title}<br><sub>{_state_text(states[0])}</sub>"},
-        scene=axes, scene2=axes, height=560,
+        scene=axes,
+        scene2=axes,
+        height=560,
         xaxis={"title": "K (merged generators per zonotope)"},
         yaxis={"title": "error (output units)", "type": "log"},
-        legend={"x": 0.99, "y": 0.99, "xanchor": "right", "yanchor": "top",
-                "bgcolor": "rgba(255, 255, 255, 0.7)", "font": {"size": 10}},
-        sliders=[{"active": 0, "currentvalue": {"prefix": "K = "}, "pad": {"t": 30},
-                  "steps": steps}],
+        legend={
+            "x": 0.99,
+            "y": 0.99,
+            "xanchor": "right",
+            "yanchor": "top",
+            "bgcolor": "rgba(255, 255, 255, 0.7)",
+            "font": {"size": 10},
+        },
+        sliders=[
+            {
+                "active": 0,
+                "currentvalue": {"prefix": "K = "},
+                "pad": {"t": 30},
+                "steps": steps,
+            }
+        ],
     )
     return fig
 
@@ -611,8 +864,9 @@ def _mpl_polytope(ax, V: np.ndarray, color: str, alpha: float) -> None:
     """Draw ``conv(V)`` (rank <= 3) on a matplotlib 3-D axis: faces and edges."""
     tri = _triangles(V)
     if len(tri):
-        ax.add_collection3d(Poly3DCollection(V[tri], facecolor=color, alpha=alpha,
-                                             edgecolor="none"))
+        ax.add_collection3d(
+            Poly3DCollection(V[tri], facecolor=color, alpha=alpha, edgecolor="none")
+        )
     segs = [V[[i, j]] for i, j in polytope_edges(V)]
     if segs:
         ax.add_collection3d(Line3DCollection(segs, colors=color, linewidths=1.2))
@@ -626,8 +880,12 @@ def plot_merge_state(
     P, Q = _check_generators_3d(P, "P"), _check_generators_3d(Q, "Q")
     fig = plt.figure(figsize=(13, 4.4))
     for pos, (G, Gm, light, dark, name) in enumerate(
-        ((P, state["P_merged"], _P_LIGHT, _P_COLOR, "P"),
-         (Q, state["Q_merged"], _Q_LIGHT, _Q_COLOR, "Q")), start=1):
+        (
+            (P, state["P_merged"], _P_LIGHT, _P_COLOR, "P"),
+            (Q, state["Q_merged"], _Q_LIGHT, _Q_COLOR, "Q"),
+        ),
+        start=1,
+    ):
         ax = fig.add_subplot(1, 3, pos, projection="3d")
         V, Vm = zonotope_vertices(G), zonotope_vertices(Gm)
         _mpl_polytope(ax, V, light, 0.15)
@@ -642,10 +900,21 @@ def plot_merge_state(
         ax.set_title(f"Z({name}) light, Z({name}~) dark", fontsize=9)
     ax = fig.add_subplot(1, 3, 3)
     ks = [s["k"] for s in states]
-    ax.semilogy(ks, [s["bound"] for s in states], "--", color="gray",
-                label="bound rho (H_P + H_Q)")
-    ax.semilogy(ks, [s["error"] for s in states], "-o", color="black", ms=3,
-                label="measured max |v - v~|")
+    ax.semilogy(
+        ks,
+        [s["bound"] for s in states],
+        "--",
+        color="gray",
+        label="bound rho (H_P + H_Q)",
+    )
+    ax.semilogy(
+        ks,
+        [s["error"] for s in states],
+        "-o",
+        color="black",
+        ms=3,
+        label="measured max |v - v~|",
+    )
     ax.axvline(state["k"], color="crimson", lw=1)
     ax.set_xlabel("K (merged generators per zonotope)")
     ax.set_ylabel("error (output units)")
@@ -663,12 +932,18 @@ def plot_bounds_vs_error(table: pd.DataFrame, title: str) -> Figure:
         raise ValueError(f"table needs columns {sorted(need)}")
     table = table[table["measured error"] > 0]  # K = n: nothing merged, no error
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.semilogy(table["K"], table["matching bound"], "s--",
-                label="generator-matching bound")
-    ax.semilogy(table["K"], table["Hausdorff bound"], "o--",
-                label="rho (H(P,P~) + H(Q,Q~))")
-    ax.semilogy(table["K"], table["measured error"], "k^-",
-                label="measured max |v - v~| on the disk")
+    ax.semilogy(
+        table["K"], table["matching bound"], "s--", label="generator-matching bound"
+    )
+    ax.semilogy(
+        table["K"], table["Hausdorff bound"], "o--", label="rho (H(P,P~) + H(Q,Q~))"
+    )
+    ax.semilogy(
+        table["K"],
+        table["measured error"],
+        "k^-",
+        label="measured max |v - v~| on the disk",
+    )
     ax.set_xlabel("K (merged generators per zonotope)")
     ax.set_ylabel("error (output units, log scale)")
     ax.set_title(title, fontsize=10)
