@@ -62,7 +62,8 @@ def test_wheel_carries_every_module_and_the_checkpoints(wheel):
         "helpers/compress/__init__.py",
     ):
         assert module in names, module
-    shipped = {p.name for p in (ROOT / "checkpoints").glob("*.pt")}
+    folder = ROOT / "checkpoints"
+    shipped = {p.name for p in [*folder.glob("*.pt"), *folder.glob("*.stats.json")]}
     shipped.add("MANIFEST.json")
     data = {
         Path(n).name for n in names if "/data/share/tropical-nn-book/checkpoints/" in n
