@@ -12,9 +12,12 @@ runs a method over several layers::
     plan = tropnnc(net, "fc1", keep=0.25)     # one layer: inspect, then apply
     small = apply_plan(net, plan)
 
-Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
-``neural_path_kmeans``, ``thinet`` (always data-driven), ``magnitude`` and
-``random`` (function ``random_pruning``). Every method accepts the data-driven
+Layers are Linear or Conv2d (one adapter class per type in
+:mod:`helpers.compress.layers`); a neuron is an output unit or an output
+channel. Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
+``neural_path_kmeans``, ``thinet`` (always data-driven), ``magnitude``,
+``l1_filter`` (Li et al. 2017), ``channel_similarity`` (data-free clustering of
+channels) and ``random`` (function ``random_pruning``). Every method accepts the data-driven
 option ``refit=True``, a least-squares refit of the consumer's weights and bias
 on sample activations, or ``refit="bias"``, which only moves the consumer's bias
 by the mean output error (the mean shift).
@@ -23,19 +26,24 @@ by the mean output error (the mean shift).
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Callable, Optional
 
 from torch import nn
 
+from helpers.compress.activations import check_data, record
 from helpers.compress.bounds import (bound_terms, error_bound, input_radius,
                                      output_gap, output_zonotopes)
+from helpers.compress.channel_similarity import channel_similarity
 from helpers.compress.clustering import kmeans
-from helpers.compress.magnitude import l1_norms, magnitude, random_pruning
-from helpers.compress.refit import consumer_rows, input_batches, refit_plan
+from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
+from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
+from helpers.compress.refit import (REFIT_OPTIONS, consumer_rows, input_batches,
+                                    refit_plan)
 from helpers.compress.surgery import (Chain, LayerPlan, NeuronView, apply_plan,
-                                      check_keep, forward_order, hidden_layers,
-                                      n_keep, neuron_view, plan_rows, select_outputs,
-                                      trace_chain)
+                                      check_keep, fold_batchnorm, forward_order,
+                                      hidden_layers, n_keep, neuron_view, plan_rows,
+                                      select_outputs, trace_chain)
 from helpers.compress.thinet import thinet
 from helpers.compress.tropnnc import GAUGES, tropnnc
 from helpers.compress.zonotope_kmeans import neural_path_kmeans, zonotope_kmeans
@@ -47,6 +55,8 @@ METHODS: dict[str, Callable[..., LayerPlan]] = {
     "neural_path_kmeans": neural_path_kmeans,
     "thinet": thinet,
     "magnitude": magnitude,
+    "l1_filter": l1_filter,
+    "channel_similarity": channel_similarity,
     "random": random_pruning,
 }
 #: Methods that always need sample data (the others need it only with refit=True).
@@ -58,30 +68,50 @@ def is_data_driven(method: str, **options: Any) -> bool:
     return method in DATA_DRIVEN or bool(options.get("refit", False))
 
 
+#: Arguments that compress() itself supplies to every method.
+_SUPPLIED = {"model", "layer", "keep", "data", "seed", "reference"}
+
+
+def method_options(method: str) -> list[str]:
+    """The keyword options ``method`` accepts (its own and, if any, the refit's)."""
+    params = inspect.signature(METHODS[method]).parameters.values()
+    names = [p.name for p in params if p.kind == p.KEYWORD_ONLY
+             and p.name not in _SUPPLIED]
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        names += [o for o in REFIT_OPTIONS if o not in names]
+    return names
+
+
 def _check(model: nn.Module, method: str, keep: float, layers: Optional[list[str]],
            data: Any, options: dict[str, Any]) -> list[str]:
     """Validate every argument before any work; return the layers in forward order."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    unknown = sorted(set(options) - set(method_options(method)))
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown} for {method!r}; valid options: "
+                        f"{method_options(method)}")
     check_keep(keep)
     if layers is None:
-        layers = hidden_layers(model)
+        skipped: dict[str, str] = {}
+        layers = hidden_layers(model, skipped=skipped)
         if not layers:
-            raise ValueError("the model has no hidden Linear layer feeding another "
-                             "layer")
+            raise ValueError("the model has no hidden Linear or Conv2d layer feeding "
+                             f"another layer through a ReLU: {skipped}")
     elif isinstance(layers, str):
         layers = [layers]
     layers = list(layers)
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers lists a name twice: {layers}")
     for name in layers:
-        trace_chain(model, name)
-    if is_data_driven(method, **options) and data is None:
-        raise ValueError(f"{method!r} with options {options} is data-driven: pass "
-                         "data= "
-                         "(sample inputs)")
+        neuron_view(model, name)  # structure, BatchNorm mode, finite weights
+    if is_data_driven(method, **options):
+        if data is None:
+            raise ValueError(f"{method!r} with options {options} is data-driven: pass "
+                             "data= (sample inputs)")
+        check_data(model, input_batches(data, max_samples=64))
     return forward_order(model, layers)
 
 
@@ -108,21 +138,33 @@ def compress(model: nn.Module, method: str, keep: float,
              **options: Any) -> nn.Module:
     """Return a smaller copy of ``model`` with ``method`` applied layer by layer.
 
-    ``keep`` in (0, 1] is the fraction of neurons kept in each compressed layer
-    (at least one); ``layers`` names the layers whose outputs shrink (default:
-    every hidden Linear layer), compressed in forward order, each on the
-    already-compressed network; ``data`` (inputs) is required by data-driven
-    methods, whose targets are the original ``model``'s outputs, and ignored by
-    data-free ones. ``model`` itself is never modified.
+    ``keep`` in (0, 1] is the fraction of neurons (units or channels) kept in
+    each compressed layer (at least one); ``layers`` names the layers whose
+    outputs shrink (default: every hidden Linear *and* Conv2d layer, i.e. every
+    one whose output reaches exactly one weighted layer through one ReLU;
+    layers whose output fans out, such as the last conv of a residual block,
+    are skipped), compressed in forward order, each on the already-compressed
+    network; naming a layer that cannot be compressed is an error saying why.
+    ``data`` (inputs) is required by data-driven methods, whose targets are the
+    original ``model``'s outputs, and ignored by data-free ones. Method options
+    (``gauge=``, ``refit=``, ...) are checked: an unknown one is an error.
+
+    A BatchNorm right after a compressed layer (in eval mode: one in training
+    mode is refused) is folded into that layer: the returned model holds the
+    rebuilt layer with the folded weight and a bias, and ``nn.Identity`` where
+    the BatchNorm was. ``model`` itself is never modified.
     """
     return compress_with_plans(model, method, keep, layers, data, seed, **options)[0]
 
 
 __all__ = [
-    "Chain", "DATA_DRIVEN", "GAUGES", "LayerPlan", "METHODS", "NeuronView",
-    "apply_plan", "bound_terms", "check_keep", "compress", "compress_with_plans",
-    "consumer_rows", "error_bound", "forward_order", "hidden_layers", "input_batches",
-    "input_radius", "is_data_driven", "kmeans", "l1_norms", "magnitude",
+    "ADAPTERS", "Chain", "DATA_DRIVEN", "GAUGES", "LayerAdapter", "LayerPlan",
+    "METHODS", "NeuronView", "REFIT_OPTIONS", "adapter_for", "apply_plan",
+    "bound_terms", "channel_similarity", "check_data", "check_keep", "compress",
+    "compress_with_plans", "consumer_rows", "error_bound", "fold_batchnorm",
+    "forward_order", "hidden_layers", "input_batches", "input_radius",
+    "is_data_driven", "kmeans", "l1_filter", "l1_norms", "magnitude",
+    "method_options", "record",
     "n_keep", "neural_path_kmeans", "neuron_view", "output_gap", "output_zonotopes",
     "plan_rows",
     "random_pruning", "refit_plan", "select_outputs", "thinet", "trace_chain",

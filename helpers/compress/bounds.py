@@ -1,4 +1,4 @@
-"""Error bounds of a compression plan (design section 7.2) and measured errors.
+"""Error bounds of a compression plan (derived in chapter 4) and measured errors.
 
 For one hidden Linear layer with ReLU, input ``x`` and ``x^ = (x, 1)``, the
 consumer computes ``v(x) = sum_j c_j relu(a_j . x^) + c0``. A plan replaces it
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.compress.refit import input_batches
-from helpers.compress.surgery import LayerPlan, eval_mode, neuron_view, plan_rows
+from helpers.compress.activations import check_data, input_batches, record
+from helpers.compress.surgery import LayerPlan, neuron_view, plan_rows
 
 
 def bound_terms(model: nn.Module, plan: LayerPlan) -> dict[str, float]:
@@ -56,27 +56,13 @@ def error_bound(model: nn.Module, plan: LayerPlan, radius: float) -> float:
     return rho * (terms["matching"] + terms["columns"]) + terms["bias"]
 
 
-@torch.no_grad()
 def _hooked(model: nn.Module, name: str, data: Any, want_input: bool,
             max_samples: int) -> torch.Tensor:
-    """Inputs (or outputs) of submodule ``name`` over the sample batches."""
-    seen: list[torch.Tensor] = []
-    mod = model.get_submodule(name)
-
-    def hook(_m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        """Record the module's input or output, flattened per sample."""
-        value = inp[0] if want_input else out
-        seen.append(value.reshape(len(value), -1).double())
-
-    handle = mod.register_forward_hook(hook)
-    device = mod.weight.device if hasattr(mod, "weight") else torch.device("cpu")
-    try:
-        with eval_mode(model):
-            for xb in input_batches(data, max_samples):
-                model(xb.to(device))
-    finally:
-        handle.remove()
-    return torch.cat(seen).cpu()
+    """Inputs (or outputs) of submodule ``name`` over the samples, one row each."""
+    batches = input_batches(data, max_samples)
+    check_data(model, batches)
+    pairs = record(model, name, batches, "input" if want_input else "output")
+    return torch.cat([v.reshape(len(v), -1).double() for _, v in pairs]).cpu()
 
 
 def input_radius(model: nn.Module, layer: str, data: Any,

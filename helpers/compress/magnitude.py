@@ -49,3 +49,23 @@ def random_pruning(model: nn.Module, layer: str, keep: float, *,
     plan = selection_plan(view, kept, "random", info={"requested": k})
     return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
                        **refit_options)
+
+
+def l1_filter(model: nn.Module, layer: str, keep: float, *,
+              refit: bool | str = False, data: Any = None, seed: int = 0,
+              reference: Optional[nn.Module] = None,
+              max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
+    """Li et al. (2017): keep the filters with the largest L1 norm of the raw kernel.
+
+    Unlike :func:`magnitude`, the norm is taken on the layer's own kernel,
+    before any BatchNorm is folded in, as in the paper; the matching input
+    channels of the next layer are removed, with no merge and no rescaling.
+    """
+    view = neuron_view(model, layer)
+    k = n_keep(view.n, keep)
+    weight = model.get_submodule(layer).weight.detach().double()
+    norms = weight.abs().reshape(view.n, -1).sum(dim=1).numpy()
+    kept = np.sort(np.argsort(-norms, kind="stable")[:k])
+    plan = selection_plan(view, kept, "l1_filter", info={"requested": k})
+    return maybe_refit(model, plan, refit, data, reference, max_samples, seed,
+                       **refit_options)

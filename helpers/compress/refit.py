@@ -9,112 +9,19 @@ activations, by (lightly ridge-regularised) least squares in float64.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from helpers.compress.surgery import LayerPlan, apply_plan, eval_mode, with_consumer
+from helpers.compress.activations import (MAX_SAMPLES, check_data, eval_mode,
+                                          input_batches, record)
+from helpers.compress.layers import adapter_for
+from helpers.compress.surgery import LayerPlan, apply_plan, with_consumer
 
-#: Default number of sample inputs drawn from ``data``.
-MAX_SAMPLES = 2048
-
-
-def input_batches(data: Any, max_samples: int = MAX_SAMPLES,
-                  batch_size: int = 512) -> list[torch.Tensor]:
-    """Input batches from a tensor, an ``(X, y)`` pair or an iterable of batches."""
-    if data is None:
-        raise ValueError("this method is data-driven: pass data= (a tensor of inputs, "
-                         "an (X, y) pair or an iterable of batches)")
-    if not isinstance(max_samples, int) or max_samples < 1:
-        raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
-    if isinstance(data, np.ndarray):
-        data = torch.from_numpy(data)
-    if isinstance(data, torch.Tensor):
-        source: Iterable = data[:max_samples].split(batch_size)
-    elif (isinstance(data, (tuple, list)) and len(data) == 2
-          and all(isinstance(d, torch.Tensor) for d in data)
-          and data[0].ndim >= 2 and data[1].ndim == 1 and len(data[0]) == len(data[1])):
-        source = data[0][:max_samples].split(batch_size)
-    else:
-        try:
-            source = iter(data)
-        except TypeError as err:
-            raise TypeError(f"data must be a tensor or an iterable of batches, got "
-                            f"{type(data).__name__}") from err
-    batches, total = [], 0
-    for item in source:
-        x = item[0] if isinstance(item, (tuple, list)) else item
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"each batch must be a tensor or a tuple starting with "
-                            "one, "
-                            f"got {type(x).__name__}")
-        x = x[: max_samples - total]
-        batches.append(x)
-        total += len(x)
-        if total >= max_samples:
-            break
-    if total == 0:
-        raise ValueError("data holds no samples")
-    return batches
-
-
-def _module(model: nn.Module, name: str) -> nn.Module:
-    """The submodule ``name`` of ``model`` with a clear error if it is missing."""
-    try:
-        return model.get_submodule(name)
-    except AttributeError as err:
-        raise ValueError(f"model has no module named {name!r}") from err
-
-
-def _rows(x: torch.Tensor, consumer: nn.Module) -> torch.Tensor:
-    """What the consumer multiplies: flattened inputs, or unfolded conv patches."""
-    if isinstance(consumer, nn.Linear):
-        return x.reshape(len(x), -1)
-    if isinstance(consumer.padding, str) or consumer.padding_mode != "zeros":
-        raise ValueError("sampling a Conv2d consumer needs numeric zero padding")
-    return nn.functional.unfold(x, consumer.kernel_size, consumer.dilation,
-                                consumer.padding, consumer.stride)
-
-
-class _Stop(Exception):
-    """Raised by a hook to end a forward pass once the needed values are seen."""
-
-
-def _record(model: nn.Module, module: nn.Module, batches: list[torch.Tensor],
-            want: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Run ``model`` on each batch up to ``module``; keep its (input, output) pairs.
-
-    The forward pass stops right after ``module`` (``want="output"``) or right
-    before it (``want="input"``), so later layers cost nothing.
-    """
-    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
-
-    def after(_m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        """Keep the module's input and output, then stop the pass."""
-        seen.append((inp[0], out))
-        raise _Stop
-
-    def before(_m: nn.Module, inp: tuple) -> None:
-        """Keep the module's input, then stop the pass."""
-        seen.append((inp[0], inp[0]))
-        raise _Stop
-
-    first = next(model.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")
-    handle = (module.register_forward_pre_hook(before) if want == "input"
-              else module.register_forward_hook(after))
-    try:
-        for xb in batches:
-            try:
-                model(xb.to(device))
-            except _Stop:
-                continue
-            raise RuntimeError("the forward pass never reached the consumer layer")
-    finally:
-        handle.remove()
-    return seen
+#: Options a method passes on to the refit (besides ``max_samples`` and ``seed``).
+REFIT_OPTIONS = ("ridge", "locations")
 
 
 @torch.no_grad()
@@ -125,32 +32,40 @@ def consumer_rows(model: nn.Module, consumer: str, data: Any,
     """Sample rows ``Z`` of the consumer's input and its outputs ``Y`` in ``reference``.
 
     For a Linear consumer each input gives one row; for a Conv2d consumer each
-    input gives ``locations`` random output positions (its unfolded patches).
+    input gives ``locations`` random output positions, whose patches alone are
+    gathered (the layer's adapter picks the positions before unfolding).
     """
     reference = model if reference is None else reference
-    mod, ref_mod = _module(model, consumer), _module(reference, consumer)
+    try:
+        mod = model.get_submodule(consumer)
+    except AttributeError as err:
+        raise ValueError(f"model has no module named {consumer!r}") from err
+    adapter = adapter_for(mod)
+    if adapter is None:
+        raise TypeError(f"{consumer!r} is a {type(mod).__name__}, not a layer whose "
+                        "input rows can be sampled")
+    if isinstance(locations, bool) or not isinstance(locations, int) or locations < 1:
+        raise ValueError(f"locations must be a positive integer, got {locations}")
     batches = input_batches(data, max_samples)
+    check_data(model, batches)
     gen = torch.Generator().manual_seed(seed)
     with eval_mode(model, reference):
         if reference is model:
-            pairs = _record(model, mod, batches, "output")
+            pairs = record(model, consumer, batches, "output")
         else:
-            inputs = _record(model, mod, batches, "input")
-            outputs = _record(reference, ref_mod, batches, "output")
+            inputs = record(model, consumer, batches, "input")
+            outputs = record(reference, consumer, batches, "output")
             pairs = [(z, y) for (z, _), (_, y) in zip(inputs, outputs)]
     zs, ys = [], []
     for z, y in pairs:
-        rows = _rows(z, mod)
-        if rows.ndim == 3:  # conv: (N, d, L) patches and (N, m, L) outputs
-            y = y.reshape(y.shape[0], y.shape[1], -1)
-            pick = torch.randint(rows.shape[2], (len(rows), locations), generator=gen)
-            rows = torch.gather(rows, 2, pick[:, None, :].expand(-1, rows.shape[1], -1))
-            y = torch.gather(y, 2, pick[:, None, :].expand(-1, y.shape[1], -1))
-            rows = rows.permute(0, 2, 1).reshape(-1, rows.shape[1])
-            y = y.permute(0, 2, 1).reshape(-1, y.shape[1])
+        rows, outs = adapter.sample(mod, z, y, locations, gen)
         zs.append(rows.double())
-        ys.append(y.reshape(len(y), -1).double())
-    return torch.cat(zs).cpu().numpy(), torch.cat(ys).cpu().numpy()
+        ys.append(outs.double())
+    Z, Y = torch.cat(zs).cpu().numpy(), torch.cat(ys).cpu().numpy()
+    if not (np.isfinite(Z).all() and np.isfinite(Y).all()):
+        raise ValueError(f"the activations around {consumer!r} on the sample data are "
+                         "not finite")
+    return Z, Y
 
 
 def least_squares(Z: np.ndarray, Y: np.ndarray, ridge: float = 1e-6
@@ -200,10 +115,19 @@ def refit_plan(model: nn.Module, plan: LayerPlan, data: Any,
     return refit
 
 
+def check_refit_options(method: str, options: dict[str, Any]) -> None:
+    """Unknown keyword options are an error naming the valid ones."""
+    unknown = sorted(set(options) - set(REFIT_OPTIONS))
+    if unknown:
+        raise TypeError(f"{method}: unknown option(s) {unknown}; besides its own "
+                        f"options it accepts the refit options {list(REFIT_OPTIONS)}")
+
+
 def maybe_refit(model: nn.Module, plan: LayerPlan, refit: Any, data: Any,
                 reference: Optional[nn.Module], max_samples: int, seed: int,
                 **options: Any) -> LayerPlan:
     """Apply a method's ``refit`` option: False, True (least squares) or "bias"."""
+    check_refit_options(plan.method, options)
     if refit is False or refit is None:
         return plan
     if refit is not True and refit != "bias":

@@ -21,16 +21,18 @@ from __future__ import annotations
 import copy
 import math
 import operator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 import torch.fx
 from torch import nn
 
-LAYER_TYPES = (nn.Linear, nn.Conv2d)
+from helpers.compress.activations import eval_mode
+from helpers.compress.layers import adapter_for, as_numpy, layer_types
+
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _PASS_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
                  nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
                  nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d,
@@ -169,9 +171,9 @@ def _kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
     """Classify a graph node: layer, batchnorm, relu, pass, ignored or other."""
     if node.op == "call_module":
         mod = modules[node.target]
-        if isinstance(mod, LAYER_TYPES):
+        if adapter_for(mod) is not None:
             return "layer"
-        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        if isinstance(mod, _BATCHNORMS):
             return "batchnorm"
         if isinstance(mod, nn.ReLU):
             return "relu"
@@ -247,23 +249,31 @@ def _is_flatten(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
     return node.op == "call_method" and node.target in _FLATTENS
 
 
-def trace_chain(model: nn.Module, layer: str) -> Chain:
-    """Check that ``layer`` can be compressed and describe its path to the consumer."""
+def _layer(modules: dict[str, nn.Module], layer: str) -> nn.Module:
+    """The compressible module ``layer``, or a clear error naming what is wrong."""
     if not isinstance(layer, str):
         raise TypeError(f"layer names must be strings, got {type(layer).__name__}")
-    modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
     if layer not in modules:
-        known = [n for n, m in modules.items() if isinstance(m, LAYER_TYPES)]
-        raise ValueError(f"model has no module named {layer!r}; its Linear/Conv2d "
+        known = [n for n, m in modules.items() if adapter_for(m) is not None]
+        raise ValueError(f"model has no module named {layer!r}; its compressible "
                          f"layers are {known}")
     mod = modules[layer]
-    if not isinstance(mod, LAYER_TYPES):
-        raise TypeError(f"{layer!r} is a {type(mod).__name__}; only Linear and Conv2d "
-                        "layers can be compressed")
-    if isinstance(mod, nn.Conv2d) and mod.groups != 1:
-        raise ValueError(f"{layer!r} is a grouped convolution (groups={mod.groups}), "
-                         "which is not supported")
-    graph = _trace(model)
+    adapter = adapter_for(mod)
+    if adapter is None:
+        kinds = ", ".join(t.__name__ for t in layer_types())
+        raise TypeError(f"{layer!r} is a {type(mod).__name__}; only layers of the "
+                        f"types {kinds} can be compressed (only Linear and Conv2d "
+                        "for now)")
+    adapter.check(layer, mod)
+    return mod
+
+
+def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = None
+                ) -> Chain:
+    """Check that ``layer`` can be compressed and describe its path to the consumer."""
+    modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
+    mod = _layer(modules, layer)
+    graph = _trace(model) if graph is None else graph
     consumer_node, between, why = _walk(graph, modules, layer)
     if consumer_node is None:
         raise ValueError(f"cannot compress {layer!r}: {why}")
@@ -273,7 +283,9 @@ def trace_chain(model: nn.Module, layer: str) -> Chain:
     if bad:
         raise ValueError(f"cannot compress {layer!r}: unsupported operation(s) {bad} "
                          "between it and the next layer; the methods assume a ReLU "
-                         "activation (plus dropout, pooling or flatten)")
+                         "activation (plus BatchNorm right after the layer, dropout, "
+                         "pooling or flatten), and a residual sum or another "
+                         "activation breaks that")
     if kinds.count("relu") != 1:
         raise ValueError(f"cannot compress {layer!r}: expected exactly one ReLU before "
                          f"the next layer, found {kinds.count('relu')} in {described}")
@@ -283,47 +295,70 @@ def trace_chain(model: nn.Module, layer: str) -> Chain:
             raise ValueError(f"cannot compress {layer!r}: BatchNorm is supported only "
                              "directly after the layer (it is folded into it)")
         batchnorm = between[0].target
-        if modules[batchnorm].running_mean is None:
+        bn = modules[batchnorm]
+        if bn.running_mean is None:
             raise ValueError(f"cannot fold {batchnorm!r}: it tracks no running stats")
+        if bn.training:
+            raise ValueError(f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} "
+                             "is in training mode (it normalises with batch statistics, "
+                             "but folding uses the running ones); call model.eval() "
+                             "first")
     consumer_name = consumer_node.target
     consumer = modules[consumer_name]
-    n = mod.out_features if isinstance(mod, nn.Linear) else mod.out_channels
+    producer, reader = adapter_for(mod), adapter_for(consumer)
+    reader.check(consumer_name, consumer)
+    n = producer.n_out(mod)
+    width = reader.n_in(consumer)
     flattened = any(_is_flatten(node, modules) for node in between)
-    if isinstance(consumer, nn.Linear):
-        if isinstance(mod, nn.Conv2d) and not flattened:
-            raise ValueError(f"cannot compress {layer!r}: a Conv2d feeding a Linear "
-                             "layer needs a flatten in between")
-        if consumer.in_features % n:
-            raise ValueError(f"{consumer_name!r} reads {consumer.in_features} "
-                             "features, "
-                             f"not a multiple of the {n} neurons of {layer!r}")
-        group = consumer.in_features // n
-        if isinstance(mod, nn.Linear) and group != 1:
-            raise ValueError(f"{consumer_name!r} reads {consumer.in_features} features "
-                             f"but {layer!r} has {n} outputs")
+    if reader.spatial:
+        if not producer.spatial:
+            raise ValueError(f"cannot compress {layer!r}: a "
+                             f"{type(mod).__name__} feeding a "
+                             f"{type(consumer).__name__} is not supported")
+        if width != n:
+            raise ValueError(f"{consumer_name!r} must read the {n} channels of "
+                             f"{layer!r}, but reads {width}")
+        group = reader.taps(consumer)
     else:
-        if isinstance(mod, nn.Linear):
-            raise ValueError(f"cannot compress {layer!r}: a Linear layer feeding a "
-                             "Conv2d is not supported")
-        if consumer.groups != 1 or consumer.in_channels != n:
-            raise ValueError(f"{consumer_name!r} must be an ungrouped Conv2d reading "
-                             "the "
-                             f"{n} channels of {layer!r}")
-        group = consumer.kernel_size[0] * consumer.kernel_size[1]
+        if producer.spatial and not flattened:
+            raise ValueError(f"cannot compress {layer!r}: a {type(mod).__name__} "
+                             f"feeding a {type(consumer).__name__} needs a flatten "
+                             "in between")
+        if width % n:
+            raise ValueError(f"{consumer_name!r} reads {width} features, not a "
+                             f"multiple of the {n} neurons of {layer!r}")
+        group = width // n
+        if not producer.spatial and group != 1:
+            raise ValueError(f"{consumer_name!r} reads {width} features but "
+                             f"{layer!r} has {n} outputs")
     return Chain(layer, consumer_name, batchnorm, described, group)
 
 
-def hidden_layers(model: nn.Module, types: tuple[type, ...] = (nn.Linear,)
-                  ) -> list[str]:
-    """Names of the layers of ``types`` whose outputs feed another layer, in order."""
+def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
+                  skipped: Optional[dict[str, str]] = None) -> list[str]:
+    """Names of the compressible layers (of ``types``; default all), forward order.
+
+    A layer qualifies when :func:`trace_chain` accepts it: its output reaches
+    exactly one weighted layer through one ReLU. Layers whose output fans out
+    (a residual sum, two consumers) or meets another activation are left out;
+    pass a dict as ``skipped`` to learn why each was.
+    """
     graph = _trace(model)
     modules = dict(model.named_modules())
+    types = layer_types() if types is None else tuple(types)
     names = []
     for node in graph.nodes:
-        if node.op == "call_module" and isinstance(modules[node.target], types):
-            consumer, _, _ = _walk(graph, modules, node.target)
-            if consumer is not None and node.target not in names:
-                names.append(node.target)
+        if node.op != "call_module" or node.target in names:
+            continue
+        if not isinstance(modules[node.target], types):
+            continue
+        try:
+            trace_chain(model, node.target, graph)
+        except (ValueError, TypeError) as err:
+            if skipped is not None:
+                skipped[node.target] = str(err)
+            continue
+        names.append(node.target)
     return names
 
 
@@ -339,9 +374,22 @@ def forward_order(model: nn.Module, names: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- #
 
 
-def _as_numpy(t: torch.Tensor) -> np.ndarray:
-    """A float64 NumPy copy of a tensor."""
-    return t.detach().cpu().to(torch.float64).numpy().copy()
+def _finite(values: np.ndarray, what: str) -> np.ndarray:
+    """Reject NaN or infinite weights with an error naming where they are."""
+    if not np.isfinite(values).all():
+        raise ValueError(f"{what} holds NaN or infinite weights; compression needs "
+                         "finite weights")
+    return values
+
+
+def fold_batchnorm(rows: np.ndarray, bias: np.ndarray, bn: nn.Module
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and bias of ``layer`` followed by ``bn`` (eval mode) as one layer."""
+    n = len(bias)
+    gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
+    beta = as_numpy(bn.bias) if bn.bias is not None else np.zeros(n)
+    scale = gamma / np.sqrt(as_numpy(bn.running_var) + bn.eps)
+    return rows * scale[:, None], (bias - as_numpy(bn.running_mean)) * scale + beta
 
 
 def neuron_view(model: nn.Module, layer: str) -> NeuronView:
@@ -349,20 +397,18 @@ def neuron_view(model: nn.Module, layer: str) -> NeuronView:
     chain = trace_chain(model, layer)
     modules = dict(model.named_modules())
     mod, consumer = modules[layer], modules[chain.consumer]
-    n = mod.weight.shape[0]
-    w = _as_numpy(mod.weight).reshape(n, -1)
-    b = _as_numpy(mod.bias) if mod.bias is not None else np.zeros(n)
+    producer, reader = adapter_for(mod), adapter_for(consumer)
+    n = producer.n_out(mod)
+    w = _finite(producer.rows(mod), f"layer {layer!r}")
+    b = _finite(producer.bias(mod), f"the bias of {layer!r}")
     if chain.batchnorm is not None:
-        bn = modules[chain.batchnorm]
-        gamma = _as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
-        beta = _as_numpy(bn.bias) if bn.bias is not None else np.zeros(n)
-        scale = gamma / np.sqrt(_as_numpy(bn.running_var) + bn.eps)
-        w = w * scale[:, None]
-        b = (b - _as_numpy(bn.running_mean)) * scale + beta
-    wc = _as_numpy(consumer.weight)
+        w, b = fold_batchnorm(w, b, modules[chain.batchnorm])
+        _finite(np.hstack([w, b[:, None]]), f"{layer!r} with {chain.batchnorm!r} "
+                                            "folded in")
+    wc = _finite(reader.rows(consumer), f"the consumer {chain.consumer!r}")
     m = wc.shape[0]
     c = wc.reshape(m, n, chain.group).transpose(1, 0, 2).reshape(n, m * chain.group)
-    c0 = _as_numpy(consumer.bias) if consumer.bias is not None else np.zeros(m)
+    c0 = _finite(reader.bias(consumer), f"the bias of {chain.consumer!r}")
     return NeuronView(chain, np.hstack([w, b[:, None]]), c, c0,
                       tuple(mod.weight.shape), tuple(consumer.weight.shape),
                       mod.bias is not None or chain.batchnorm is not None,
@@ -390,8 +436,8 @@ def make_plan(view: NeuronView, A: np.ndarray, C: np.ndarray, assignment: np.nda
     has_bias = view.layer_has_bias or bool(np.any(A[:, -1] != 0))
     bias = torch.from_numpy(A[:, -1].copy()) if has_bias else None
     cw = C.reshape(k, m, g).transpose(1, 0, 2).reshape(m, k * g)
-    cw = torch.from_numpy(cw.reshape(m, k, *view.consumer_shape[2:]).copy()
-                          if len(view.consumer_shape) == 4 else cw.copy())
+    rest = view.consumer_shape[2:]  # a conv consumer keeps its kernel layout
+    cw = torch.from_numpy((cw.reshape(m, k, *rest) if rest else cw).copy())
     has_cbias = view.consumer_has_bias or bool(np.any(c0 != 0))
     cb = torch.from_numpy(np.array(c0, dtype=np.float64)) if has_cbias else None
     return LayerPlan(view.chain.layer, view.chain.consumer, view.chain.batchnorm,
@@ -417,13 +463,13 @@ def selection_plan(view: NeuronView, kept: np.ndarray, method: str,
 def plan_rows(plan: LayerPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The plan's new neurons as rows ``(A, C, c0)``, like :func:`neuron_view`."""
     k = plan.n_after
-    a = _as_numpy(plan.weight).reshape(k, -1)
-    b = _as_numpy(plan.bias) if plan.bias is not None else np.zeros(k)
-    cw = _as_numpy(plan.consumer_weight)
+    a = as_numpy(plan.weight).reshape(k, -1)
+    b = as_numpy(plan.bias) if plan.bias is not None else np.zeros(k)
+    cw = as_numpy(plan.consumer_weight)
     m = cw.shape[0]
     c = cw.reshape(m, k, -1).transpose(1, 0, 2).reshape(k, -1)
     cb = plan.consumer_bias
-    c0 = _as_numpy(cb) if cb is not None else np.zeros(m)
+    c0 = as_numpy(cb) if cb is not None else np.zeros(m)
     return np.hstack([a, b[:, None]]), c, c0
 
 
@@ -452,39 +498,40 @@ def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
 
 def _rebuilt(old: nn.Module, weight: torch.Tensor, bias: Optional[torch.Tensor]
              ) -> nn.Module:
-    """A new Linear/Conv2d like ``old`` with the given weight (and bias)."""
-    ref = old.weight
-    kw = {"device": ref.device, "dtype": ref.dtype}
-    if isinstance(old, nn.Linear):
-        new = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, **kw)
-    else:
-        new = nn.Conv2d(weight.shape[1], weight.shape[0], old.kernel_size, old.stride,
-                        old.padding, old.dilation, 1, bias is not None,
-                        old.padding_mode, **kw)
-    with torch.no_grad():
-        new.weight.copy_(weight.to(**kw))
-        if bias is not None:
-            new.bias.copy_(bias.to(**kw))
-    new.requires_grad_(ref.requires_grad)
-    new.train(old.training)
-    return new
+    """A new layer like ``old`` with the given weight (and bias), via its adapter."""
+    return adapter_for(old).rebuild(old, weight, bias)
 
 
 def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
-    """Return a smaller copy of ``model`` with ``plan`` applied (model unchanged)."""
+    """Return a smaller copy of ``model`` with ``plan`` applied (model unchanged).
+
+    The layer and its consumer are rebuilt with fewer outputs / inputs. A
+    BatchNorm folded into the layer by the plan is replaced by ``nn.Identity``
+    (its scale and shift now live in the rebuilt layer's weight and bias).
+    """
     if not isinstance(plan, LayerPlan):
         raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
     chain = trace_chain(model, plan.layer)
     if chain.consumer != plan.consumer or chain.batchnorm != plan.batchnorm:
-        raise ValueError(f"{plan!r} was made for another model structure")
+        raise ValueError(f"{plan!r} was made for another model structure: here "
+                         f"{plan.layer!r} feeds {chain.consumer!r} (BatchNorm "
+                         f"{chain.batchnorm!r}), the plan expects {plan.consumer!r} "
+                         f"(BatchNorm {plan.batchnorm!r})")
     modules = dict(model.named_modules())
     layer, consumer = modules[plan.layer], modules[plan.consumer]
+    producer = adapter_for(layer)
+    if producer.n_out(layer) != plan.n_before:
+        raise ValueError(f"{plan!r} was made for a layer with {plan.n_before} "
+                         f"neurons, but {plan.layer!r} has {producer.n_out(layer)}; "
+                         "plans only apply to the model they were made for")
     k = plan.n_after
     expected = (consumer.weight.shape[0], k * chain.group)
     got = plan.consumer_weight.reshape(plan.consumer_weight.shape[0], -1).shape
-    if plan.weight.shape[1:] != layer.weight.shape[1:] or tuple(got) != expected:
-        raise ValueError(f"{plan!r} does not match the shapes of {plan.layer!r} and "
-                         f"{plan.consumer!r}")
+    if (plan.weight.shape[1:] != layer.weight.shape[1:] or tuple(got) != expected
+            or plan.consumer_weight.shape[2:] != consumer.weight.shape[2:]):
+        raise ValueError(f"{plan!r} does not match the shapes of {plan.layer!r} "
+                         f"{tuple(layer.weight.shape)} and {plan.consumer!r} "
+                         f"{tuple(consumer.weight.shape)}")
     new = copy.deepcopy(model)
     _set_module(new, plan.layer, _rebuilt(layer, plan.weight, plan.bias))
     _set_module(new, plan.consumer, _rebuilt(consumer, plan.consumer_weight,
@@ -492,20 +539,6 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
     if plan.batchnorm is not None:
         _set_module(new, plan.batchnorm, nn.Identity())
     return new
-
-
-@contextmanager
-def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Put models in eval mode for a block, then restore every module's flag."""
-    flags = [[(m, m.training) for m in model.modules()] for model in models]
-    for model in models:
-        model.eval()
-    try:
-        yield
-    finally:
-        for pairs in flags:
-            for module, training in pairs:
-                module.training = training
 
 
 def select_outputs(model: nn.Module, layer: str, indices: list[int]) -> nn.Module:

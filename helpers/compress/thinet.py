@@ -9,7 +9,12 @@ smallest, until only the kept fraction remains. Then the kept neurons'
 contributions are rescaled by least squares, ``w = argmin |y - X_kept w|^2``,
 and each kept column of the consumer is multiplied by its ``w_j``. The greedy
 step alone ignores what the removed neurons contributed; the scaling is part
-of the method. ``refit=True`` instead refits the consumer's full weights and
+of the method. On a convolutional consumer, as in the authors' code, each
+sampled image gives ``locations`` (10) random (filter ``f``, location) pairs of
+the next layer; row entry ``c`` is the sum over the kernel window of
+``W[f, c] * x_patch[c]``, and the target is that output minus the bias. The
+locations are drawn before any patch is gathered, so a feature map is never
+unfolded whole. ``refit=True`` instead refits the consumer's full weights and
 bias (the same refit every method offers), for a like-for-like comparison.
 """
 
@@ -20,7 +25,8 @@ from typing import Any, Optional
 import numpy as np
 from torch import nn
 
-from helpers.compress.refit import MAX_SAMPLES, consumer_rows, maybe_refit
+from helpers.compress.refit import (MAX_SAMPLES, check_refit_options, consumer_rows,
+                                   maybe_refit)
 from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
 
 
@@ -35,6 +41,15 @@ def contributions(Z: np.ndarray, Wc: np.ndarray, group: int, pairs: int,
     rows, outs = chosen // m, chosen % m
     prod = Z[rows] * Wc[outs]
     return prod.reshape(len(chosen), n, group).sum(axis=2)
+
+
+def window_contributions(Z: np.ndarray, Wc: np.ndarray, group: int,
+                         seed: int = 0) -> np.ndarray:
+    """One random consumer output per sampled patch: contributions ``(len(Z), n)``."""
+    m = Wc.shape[0]
+    n = Wc.shape[1] // group
+    filters = np.random.default_rng(seed).integers(m, size=len(Z))
+    return (Z * Wc[filters]).reshape(len(Z), n, group).sum(axis=2)
 
 
 def greedy_removal(X: np.ndarray, n_remove: int) -> np.ndarray:
@@ -58,13 +73,17 @@ def thinet(model: nn.Module, layer: str, keep: float, *, data: Any = None,
            refit: bool | str = False, reference: Optional[nn.Module] = None,
            max_samples: int = MAX_SAMPLES, **refit_options: Any) -> LayerPlan:
     """Plan ThiNet pruning of ``layer`` from sample inputs ``data``."""
+    check_refit_options("thinet", refit_options)
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     Z, _ = consumer_rows(model, view.chain.consumer, data, None, max_samples,
                          locations, seed)
     consumer = model.get_submodule(view.chain.consumer)
     Wc = consumer.weight.detach().double().reshape(consumer.weight.shape[0], -1).numpy()
-    X = contributions(Z, Wc, view.chain.group, pairs, seed)
+    if consumer.weight.ndim > 2:  # conv consumer: (image, filter, location) rows
+        X = window_contributions(Z, Wc, view.chain.group, seed)
+    else:
+        X = contributions(Z, Wc, view.chain.group, pairs, seed)
     removed = greedy_removal(X, view.n - k)
     kept = np.setdiff1d(np.arange(view.n), removed)
     y = X.sum(axis=1)

@@ -1,0 +1,143 @@
+"""Sample inputs and the one activation recorder shared by refit, ThiNet and bounds.
+
+:func:`input_batches` turns the ``data`` argument (a tensor, an ``(X, y)``
+pair or an iterable of batches) into checked input batches; :func:`record`
+runs a model on them and keeps what one submodule reads or writes, stopping
+the forward pass right there so that later layers cost nothing.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Default number of sample inputs drawn from ``data``.
+MAX_SAMPLES = 2048
+
+
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put models in eval mode for a block, then restore every module's flag."""
+    flags = [[(m, m.training) for m in model.modules()] for model in models]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for pairs in flags:
+            for module, training in pairs:
+                module.training = training
+
+
+def _check_batch(x: Any) -> torch.Tensor:
+    """A batch must be a floating-point tensor of finite values."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"each batch must be a tensor or a tuple starting with one, "
+                        f"got {type(x).__name__}")
+    if not torch.is_floating_point(x):
+        raise TypeError(f"data must hold floating-point inputs, got dtype {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError("data holds NaN or infinite values")
+    return x
+
+
+def input_batches(data: Any, max_samples: int = MAX_SAMPLES,
+                  batch_size: int = 512) -> list[torch.Tensor]:
+    """Input batches from a tensor, an ``(X, y)`` pair or an iterable of batches."""
+    if data is None:
+        raise ValueError("this method is data-driven: pass data= (a tensor of inputs, "
+                         "an (X, y) pair or an iterable of batches)")
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) \
+            or max_samples < 1:
+        raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if isinstance(data, torch.Tensor):
+        source: Iterable = data[:max_samples].split(batch_size)
+    elif (isinstance(data, (tuple, list)) and len(data) == 2
+          and all(isinstance(d, torch.Tensor) for d in data)
+          and data[0].ndim >= 2 and data[1].ndim == 1 and len(data[0]) == len(data[1])):
+        source = data[0][:max_samples].split(batch_size)
+    else:
+        try:
+            source = iter(data)
+        except TypeError as err:
+            raise TypeError(f"data must be a tensor or an iterable of batches, got "
+                            f"{type(data).__name__}") from err
+    batches, total = [], 0
+    for item in source:
+        x = _check_batch(item[0] if isinstance(item, (tuple, list)) else item)
+        x = x[: max_samples - total]
+        batches.append(x)
+        total += len(x)
+        if total >= max_samples:
+            break
+    if total == 0:
+        raise ValueError("data holds no samples")
+    return batches
+
+
+def check_data(model: nn.Module, batches: list[torch.Tensor]) -> None:
+    """Fail early and clearly when the inputs do not fit ``model`` (dtype, width)."""
+    first = next(model.parameters(), None)
+    if first is not None and batches[0].dtype != first.dtype:
+        raise TypeError(f"data has dtype {batches[0].dtype} but the model's weights "
+                        f"are {first.dtype}; convert one of them")
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(batches[0][:1].to(first.device if first is not None else "cpu"))
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"data of shape {tuple(batches[0].shape)} does not fit "
+                         f"{type(model).__name__}: {err}") from err
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once the needed values are seen."""
+
+
+@torch.no_grad()
+def record(model: nn.Module, name: str, batches: list[torch.Tensor],
+           want: str = "output") -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Run ``model`` (eval mode) on each batch; keep submodule ``name``'s (input, output).
+
+    The pass stops right after the submodule (``want="output"``: both are
+    kept) or right before it (``want="input"``: the output slot repeats the
+    input), so later layers cost nothing.
+    """
+    if want not in ("input", "output"):
+        raise ValueError(f"want must be 'input' or 'output', got {want!r}")
+    try:
+        module = model.get_submodule(name)
+    except AttributeError as err:
+        raise ValueError(f"model has no module named {name!r}") from err
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def after(_m: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        """Keep the module's input and output, then stop the pass."""
+        seen.append((inp[0], out))
+        raise _Stop
+
+    def before(_m: nn.Module, inp: tuple) -> None:
+        """Keep the module's input, then stop the pass."""
+        seen.append((inp[0], inp[0]))
+        raise _Stop
+
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    handle = (module.register_forward_pre_hook(before) if want == "input"
+              else module.register_forward_hook(after))
+    try:
+        with eval_mode(model):
+            for xb in batches:
+                try:
+                    model(xb.to(device))
+                except _Stop:
+                    continue
+                raise RuntimeError(f"the forward pass never reached {name!r}")
+    finally:
+        handle.remove()
+    return seen
