@@ -316,8 +316,8 @@ def plot_channel_fates(assignments: dict[str, dict[str, np.ndarray]],
         for method in methods:
             fate = np.asarray(assignments[method][layer])
             if len(fate) != n:
-                raise ValueError(f"{method!r} gives {len(fate)} channels for {layer!r}, "
-                                 f"another method {n}")
+                raise ValueError(f"{method!r} gives {len(fate)} channels for "
+                                 f"{layer!r}, another method {n}")
             image.append(_fate_colors(fate)[perm])
         ax.imshow(np.stack(image), aspect="auto", interpolation="nearest")
         ax.set_yticks(range(len(methods)))
@@ -394,7 +394,8 @@ def accuracy_flops_slider(results: pd.DataFrame,
     fig.update_xaxes(title_text="method", row=1, col=2)
     fig.update_layout(title=title, barmode="group", height=480,
                       sliders=[{"active": 0, "pad": {"t": 90}, "steps": steps,
-                                "currentvalue": {"prefix": "channels kept per layer: "}}])
+                                "currentvalue": {"prefix": "channels kept per layer: "}
+                                }])
     return fig
 
 
