@@ -1,4 +1,4 @@
-"""LeNet-5 and LeNet-300-100 with ReLU, and the recipes of their checkpoints.
+"""LeNet-5, LeNet-300-100 and a CIFAR VGG-16, and the recipes of their checkpoints.
 
 Importing this module registers four recipes with :mod:`helpers.train`, so that
 ``python -m helpers.train lenet5_mnist`` (or ``lenet300_mnist``,
@@ -11,12 +11,14 @@ accuracy on the test split.
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from helpers.train import Recipe, fit, register, seed_everything
+from helpers.train import (AugmentedBatches, Recipe, fit, pick, register,
+                           seed_everything)
 
 
 class LeNet5(nn.Module):
@@ -122,3 +124,183 @@ for _name, (_arch, _dataset, _epochs) in CHECKPOINTS.items():
         description=(f"{'LeNet-5' if _arch == 'lenet5' else 'LeNet-300-100'} (ReLU) "
                      f"on {_dataset}, {_epochs} epochs of Adam"),
     ))
+
+
+# --------------------------------------------------------------------------- #
+# VGG-16 for 32x32 images (Li et al. 2017, "Pruning Filters for Efficient ConvNets")
+# --------------------------------------------------------------------------- #
+
+Cfg = Sequence[Union[int, str]]
+
+#: Channels of the 13 convolutions of VGG-16 for CIFAR; "M" is a 2x2 max-pool.
+VGG16_CFG: tuple[Union[int, str], ...] = (
+    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512,
+)
+#: Channels Li et al.'s "VGG-16-pruned-A" keeps (by filter L1 norm) in each layer.
+PRUNED_A_CFG: tuple[Union[int, str], ...] = (
+    32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 256, 256, 256,
+)
+
+
+def _scaled(channels: int, width: float) -> int:
+    """A channel count scaled by ``width``, rounded, at least one."""
+    return max(1, round(channels * width))
+
+
+def _check_cfg(cfg: Cfg) -> None:
+    """Reject a cfg that is not positive ints and "M" with exactly four pools."""
+    for i, item in enumerate(cfg):
+        if item != "M" and not (isinstance(item, int) and item > 0):
+            raise ValueError(
+                f"cfg entry {i} must be a positive int or 'M', got {item!r}")
+    if sum(item == "M" for item in cfg) != 4 or cfg[0] == "M":
+        raise ValueError(
+            "cfg must start with a convolution and hold exactly four 'M' pools "
+            f"(32x32 input -> 2x2 before the final average pool), got {list(cfg)}"
+        )
+
+
+class VGGCifar(nn.Module):
+    """VGG-16 for 32x32 images: 3x3 conv (no bias)-BN-ReLU blocks, then a BN classifier.
+
+    The 13 convolutions are ``features.conv1`` .. ``features.conv13`` (each followed
+    by ``bnK`` and ``reluK``; max-pools are ``poolK``); after a 2x2 average pool the
+    classifier is ``fc1`` (Linear), ``bn1`` (BatchNorm1d), ``relu``, ``fc2``.
+    """
+
+    def __init__(self, cfg: Cfg = VGG16_CFG, num_classes: int = 10,
+                 in_channels: int = 3, hidden: int = 512) -> None:
+        super().__init__()
+        _check_cfg(cfg)
+        if num_classes < 1 or in_channels < 1 or hidden < 1:
+            raise ValueError(
+                f"num_classes, in_channels and hidden must be positive, got "
+                f"{num_classes}, {in_channels}, {hidden}"
+            )
+        self.cfg = list(cfg)
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        channels, conv, pool = in_channels, 0, 0
+        for item in cfg:
+            if item == "M":
+                pool += 1
+                layers[f"pool{pool}"] = nn.MaxPool2d(2)
+                continue
+            conv += 1
+            layers[f"conv{conv}"] = nn.Conv2d(channels, int(item), 3, padding=1,
+                                              bias=False)
+            layers[f"bn{conv}"] = nn.BatchNorm2d(int(item))
+            layers[f"relu{conv}"] = nn.ReLU(inplace=False)
+            channels = int(item)
+        self.features = nn.Sequential(layers)
+        self.avgpool = nn.AvgPool2d(2)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(OrderedDict([
+            ("fc1", nn.Linear(channels, hidden)),
+            ("bn1", nn.BatchNorm1d(hidden)),
+            ("relu", nn.ReLU(inplace=False)),
+            ("fc2", nn.Linear(hidden, num_classes)),
+        ]))
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """The rethinking-network-pruning initialisation (He-normal convs, BN 0.5)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                nn.init.normal_(m.weight, 0.0, (2.0 / fan_out) ** 0.5)
+            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+                nn.init.constant_(m.weight, 0.5)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch of 32x32 images (N, C, 32, 32)."""
+        return self.classifier(self.flatten(self.avgpool(self.features(x))))
+
+
+def vgg_cifar(width: float = 1.0, num_classes: int = 10, in_channels: int = 3,
+              cfg: Optional[Cfg] = None) -> VGGCifar:
+    """A fresh CIFAR VGG-16 (or ``cfg``) with every width scaled by ``width``."""
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    base = VGG16_CFG if cfg is None else cfg
+    _check_cfg(base)
+    scaled = [item if item == "M" else _scaled(int(item), width) for item in base]
+    return VGGCifar(scaled, num_classes, in_channels, hidden=_scaled(512, width))
+
+
+def conv_names(cfg: Cfg = VGG16_CFG) -> list[str]:
+    """Qualified names of a VGGCifar's convolutions, in order."""
+    n_convs = sum(item != "M" for item in cfg)
+    return [f"features.conv{i}" for i in range(1, n_convs + 1)]
+
+
+def pruned_a_fractions(width: float = 1.0) -> dict[str, float]:
+    """Per-conv kept fraction of Li et al.'s pruned-A at ``width`` (conv name -> 0..1).
+
+    A compression method given these fractions reproduces the pruned-A channel
+    counts of :data:`PRUNED_A_CFG` scaled by ``width``.
+    """
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    full = [int(c) for c in VGG16_CFG if c != "M"]
+    kept = [int(c) for c in PRUNED_A_CFG if c != "M"]
+    return {name: _scaled(k, width) / _scaled(f, width)
+            for name, f, k in zip(conv_names(), full, kept)}
+
+
+#: The shipped VGG: width, epochs, batch, SGD (Nesterov) lr with a cosine decay, decay.
+VGG_RECIPE: dict[str, Any] = {
+    "name": "vgg_cifar_w025", "width": 0.25, "dataset": "cifar10", "epochs": 2,
+    "train_limit": 30000, "batch_size": 128, "lr": 0.05, "weight_decay": 5e-4,
+    "optimizer": "sgd_nesterov", "schedule": "cosine",
+    "augment": "random crop (pad 4) + horizontal flip",
+}
+#: With a GPU (e.g. a reader's Colab with real CIFAR-10) the recipe trains longer on
+#: every training image: minutes there, hours on a CPU.
+VGG_GPU_OVERRIDES: dict[str, Any] = {"epochs": 30, "train_limit": None}
+
+
+def _train_vgg(model: nn.Module) -> dict[str, Any]:
+    """Train a CIFAR VGG with :data:`VGG_RECIPE` (GPU if present); describe the run."""
+    from helpers.data import load_tensors
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    r = {**VGG_RECIPE, **(VGG_GPU_OVERRIDES if device == "cuda" else {})}
+    seed_everything(SEED)
+    limit = pick(r["train_limit"], 2000, "VGG training images")
+    epochs = pick(r["epochs"], 1, "VGG epochs")
+    x, y, source = load_tensors(r["dataset"], train=True, limit=limit)
+    x_test, y_test, _ = load_tensors(r["dataset"], train=False,
+                                     limit=pick(None, 1000, "VGG test images"))
+    batches = AugmentedBatches(x, y, batch_size=r["batch_size"], seed=SEED)
+    history = fit(model, batches, epochs=epochs, lr=r["lr"],
+                  optimizer=r["optimizer"], weight_decay=r["weight_decay"],
+                  schedule=r["schedule"], val=(x_test, y_test), seed=SEED,
+                  device=device)
+    model.cpu()
+    data = source.describe()
+    if len(y) < source.n_train or len(y_test) < source.n_test:
+        data += f"; {len(y):,} training and {len(y_test):,} test images drawn"
+    return {"history": history, "data": data, "accuracy": history["val_acc"][-1],
+            "seed": SEED, "data_source": source.name,
+            "config": {**r, "epochs": epochs, "train_limit": limit,
+                       "device": device, "val": "test split"}}
+
+
+register(Recipe(
+    name=VGG_RECIPE["name"],
+    build=lambda: vgg_cifar(VGG_RECIPE["width"]),
+    train=_train_vgg,
+    extra={"dataset": VGG_RECIPE["dataset"]},
+    description=(f"CIFAR VGG-16 (Li et al. 2017) at width {VGG_RECIPE['width']} on "
+                 f"CIFAR-10 (offline: its Fashion-MNIST 32x32 substitute), "
+                 f"{VGG_RECIPE['epochs']} epochs over "
+                 f"{VGG_RECIPE['train_limit']:,} training images of Nesterov SGD lr "
+                 f"{VGG_RECIPE['lr']} with a cosine decay, weight decay "
+                 f"{VGG_RECIPE['weight_decay']}, batch {VGG_RECIPE['batch_size']}, "
+                 f"{VGG_RECIPE['augment']}; with a GPU "
+                 f"{VGG_GPU_OVERRIDES['epochs']} epochs over all training images"),
+))

@@ -116,6 +116,56 @@ def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterabl
     return data
 
 
+class AugmentedBatches:
+    """Shuffled mini-batches of ``(X, y)`` with random crops (zero padding) and flips.
+
+    The standard CIFAR augmentation, applied on whole tensors: each image is padded
+    by ``pad`` pixels, cropped back to its size at a random offset and mirrored
+    left-right with probability 1/2. Every pass draws fresh crops from ``seed``.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 128,
+                 pad: int = 4, flip: bool = True, seed: int = 0) -> None:
+        if x.ndim != 4 or len(x) != len(y):
+            raise ValueError(
+                f"need images (N, C, H, W) and N labels, got {tuple(x.shape)} and "
+                f"{tuple(y.shape)}"
+            )
+        if batch_size < 1 or pad < 0:
+            raise ValueError(f"need batch_size >= 1 and pad >= 0, got {batch_size}, "
+                             f"{pad}")
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.pad, self.flip = pad, flip
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        """Number of batches per pass."""
+        return (len(self.y) + self.batch_size - 1) // self.batch_size
+
+    def _augment(self, xb: torch.Tensor) -> torch.Tensor:
+        """Randomly crop and flip one batch."""
+        n, _, h, w = xb.shape
+        p = self.pad
+        if p:
+            padded = nn.functional.pad(xb, (p, p, p, p))
+            dy = torch.randint(0, 2 * p + 1, (n,), generator=self.generator)
+            dx = torch.randint(0, 2 * p + 1, (n,), generator=self.generator)
+            offsets = zip(dy.tolist(), dx.tolist())
+            xb = torch.stack([padded[i, :, a:a + h, b:b + w]
+                              for i, (a, b) in enumerate(offsets)])
+        if self.flip:
+            mirror = torch.rand(n, generator=self.generator) < 0.5
+            xb = torch.where(mirror[:, None, None, None], xb.flip(3), xb)
+        return xb
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One shuffled, augmented pass over the data."""
+        order = torch.randperm(len(self.y), generator=self.generator)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self._augment(self.x[idx]), self.y[idx]
+
+
 def _device(model: nn.Module, device: Optional[str | torch.device]) -> torch.device:
     """The requested device, else the model's own."""
     if device is not None:
@@ -169,25 +219,38 @@ def fit(
     progress: bool = True,
     loss_fn: Optional[Callable] = None,
     device: Optional[str | torch.device] = None,
+    schedule: Optional[str] = None,
 ) -> dict[str, list[float]]:
-    """Train a classifier in place; return its per-epoch history."""
+    """Train a classifier in place; return its per-epoch history.
+
+    ``schedule="cosine"`` decays the learning rate from ``lr`` to 0 along a cosine,
+    step by step over all epochs; ``None`` keeps it constant.
+    """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     optimizers = {
         "adam": torch.optim.Adam,
         "adamw": torch.optim.AdamW,
         "sgd": lambda p, **kw: torch.optim.SGD(p, momentum=0.9, **kw),
+        "sgd_nesterov": lambda p, **kw: torch.optim.SGD(
+            p, momentum=0.9, nesterov=True, **kw),
     }
     if optimizer not in optimizers:
         raise ValueError(
             f"unknown optimizer {optimizer!r}; choose from {list(optimizers)}"
         )
+    if schedule not in (None, "cosine"):
+        raise ValueError(f"unknown schedule {schedule!r}; choose None or 'cosine'")
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = _device(model, device)
     model.to(dev)
     opt = optimizers[optimizer](model.parameters(), lr=lr, weight_decay=weight_decay)
     torch.manual_seed(seed)
     loader = _loader(train, batch_size, shuffle=True, seed=seed)
+    scheduler = None
+    if schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=epochs * len(loader))
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "train_acc": []}
     if val is not None:
         history.update(val_loss=[], val_acc=[])
@@ -204,6 +267,8 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if scheduler is not None:
+                scheduler.step()
             loss_sum += float(loss.detach()) * len(yb)
             correct += int((out.argmax(1) == yb).sum())
             total += len(yb)
@@ -326,20 +391,68 @@ def train_and_save(
     return model, entry
 
 
+def current_data_name(dataset: str) -> str:
+    """Name of the data the loader returns now for ``dataset`` (real or substitute)."""
+    from helpers.data import load_datasets
+
+    return load_datasets(dataset, verbose=False)[2].name
+
+
+def user_checkpoint_dir() -> Path:
+    """Where models trained on a reader's own data go: ``<data folder>/checkpoints``.
+
+    Shipped files are never overwritten by a model trained on different data.
+    """
+    from helpers.data import data_root
+
+    return data_root() / "checkpoints"
+
+
+def recorded_data_name(entry: dict[str, Any]) -> str:
+    """The data a manifest entry was trained on (its name, before any details)."""
+    return entry.get("data_source") or str(entry["data"]).split(":")[0]
+
+
+def _data_differs(recipe: Recipe, entry: dict[str, Any]) -> Optional[str]:
+    """The data name the loader returns now, if it is not what ``entry`` trained on."""
+    dataset = recipe.extra.get("dataset")
+    if dataset is None:
+        return None
+    now = current_data_name(dataset)
+    return None if now == recorded_data_name(entry) else now
+
+
 def load_or_train(
     name: str, retrain: Optional[bool] = None, directory: Path = CHECKPOINT_DIR
 ) -> tuple[nn.Module, dict]:
     """Load checkpoint ``name`` (sha256-verified) or train it when missing or asked.
 
-    Returns the model in eval mode and its manifest entry, history included.
+    A recipe that names its dataset (``extra["dataset"]``) is also retrained when
+    the loader now returns other data than the checkpoint was trained on (real
+    CIFAR-10 where the shipped model saw the offline substitute): the new model is
+    saved in :func:`user_checkpoint_dir`, never over the shipped file, and loaded
+    from there next time. Returns the model in eval mode and its manifest entry,
+    history included.
     """
     recipe = get_recipe(name)
     retrain = is_retrain() if retrain is None else retrain
     path = directory / f"{name}.pt"
     entry = read_manifest(directory).get(name)
+    reason = "retrain requested" if retrain else "no shipped checkpoint"
+    if not retrain and path.exists() and entry is not None:
+        now = _data_differs(recipe, entry)
+        if now is not None:
+            local = user_checkpoint_dir()
+            print(f"[checkpoint] {name}: {path} was trained on "
+                  f"{recorded_data_name(entry)}, but the data now is {now}")
+            if local.resolve() != directory.resolve():
+                print(f"[checkpoint] {name}: using the {now} model in {local} "
+                      "(trained there with the recipe if missing)")
+                return load_or_train(name, retrain=False, directory=local)
+            retrain, reason = True, f"data changed to {now}"
     if retrain or not path.exists() or entry is None:
-        reason = "retrain requested" if retrain else "no shipped checkpoint"
-        print(f"[checkpoint] {name}: {reason}; training with its recipe")
+        print(f"[checkpoint] {name}: {reason}; training with its recipe "
+              f"into {directory}")
         return train_and_save(name, directory)
     actual = sha256(path)
     if actual != entry["sha256"]:

@@ -158,3 +158,98 @@ def test_command_line_sees_every_recipe():
     ).stdout
     listed = {line.split()[0] for line in out.splitlines() if line.strip()}
     assert listed == {n for n in train.RECIPES if not n.endswith("_test_net")}
+
+
+def test_augmented_batches_crop_flip_and_shuffle():
+    """Crops are shifted copies of the padded image, flips mirror it, seeds repeat."""
+    x = torch.rand(10, 2, 6, 6)
+    y = torch.arange(10)
+    plain = train.AugmentedBatches(x, y, batch_size=4, pad=0, flip=False, seed=3)
+    assert len(plain) == 3
+    seen = torch.cat([yb for _, yb in plain])
+    assert sorted(seen.tolist()) == list(range(10))
+    for xb, yb in plain:
+        assert torch.equal(xb, x[yb])
+    batches = train.AugmentedBatches(x, y, batch_size=10, pad=2, seed=3)
+    (xb, yb), = list(batches)
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for img, label in zip(xb, yb):
+        windows = [padded[label, :, a:a + 6, b:b + 6] for a in range(5)
+                   for b in range(5)]
+        assert any(torch.equal(img, w) or torch.equal(img, w.flip(2))
+                   for w in windows)
+    again = train.AugmentedBatches(x, y, batch_size=10, pad=2, seed=3)
+    assert torch.equal(next(iter(again))[0], xb)
+    with pytest.raises(ValueError, match="images"):
+        train.AugmentedBatches(x[:, 0], y)
+    with pytest.raises(ValueError, match="batch_size"):
+        train.AugmentedBatches(x, y, batch_size=0)
+
+
+def test_fit_cosine_schedule_and_nesterov():
+    """The cosine schedule ends at lr 0; Nesterov SGD learns; bad schedules fail."""
+    x, y = _blobs()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    train.fit(net, (x, y), epochs=2, lr=0.05, optimizer="sgd_nesterov",
+              schedule="cosine", progress=False)
+    assert train.accuracy(net, x, y) > 0.95
+    frozen = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match="schedule"):
+        train.fit(net, (x, y), epochs=1, schedule="linear")
+    assert all(torch.equal(a, b) for a, b in zip(frozen, net.parameters()))
+
+
+@pytest.fixture
+def data_recipe(monkeypatch, tmp_path):
+    """A one-step recipe that names its dataset, with a stub for the data's name."""
+    calls, data = [], {"name": "Stub shipped data"}
+
+    def fit_it(net: nn.Module) -> dict:
+        calls.append(data["name"])
+        x, y = _blobs(8)
+        history = train.fit(net, (x, y), epochs=1, batch_size=8, progress=False)
+        return {"history": history, "data": f"{data['name']}: 8 blobs",
+                "data_source": data["name"], "seed": 0,
+                "accuracy": train.accuracy(net, x, y), "config": {"epochs": 1}}
+
+    monkeypatch.setattr(train, "current_data_name", lambda dataset: data["name"])
+    monkeypatch.setattr(train, "user_checkpoint_dir", lambda: tmp_path / "user")
+    train.register(train.Recipe("data_test_net", lambda: nn.Linear(4, 2), fit_it,
+                                extra={"dataset": "cifar10"}))
+    yield calls, data
+    train.RECIPES.pop("data_test_net")
+
+
+def test_load_or_train_retrains_when_the_data_differ(tmp_path, data_recipe, capsys):
+    """Other data than the shipped model saw: train into the user folder instead."""
+    calls, data = data_recipe
+    shipped = tmp_path / "shipped"
+    train.load_or_train("data_test_net", retrain=False, directory=shipped)
+    digest = train.sha256(shipped / "data_test_net.pt")
+    train.load_or_train("data_test_net", retrain=False, directory=shipped)
+    assert calls == ["Stub shipped data"]
+    data["name"] = "Stub real data"
+    capsys.readouterr()
+    net, entry = train.load_or_train("data_test_net", retrain=False, directory=shipped)
+    out = capsys.readouterr().out
+    assert "trained on Stub shipped data, but the data now is Stub real data" in out
+    assert calls == ["Stub shipped data", "Stub real data"]
+    assert entry["data_source"] == "Stub real data"
+    assert train.sha256(shipped / "data_test_net.pt") == digest  # never overwritten
+    local = tmp_path / "user" / "data_test_net.pt"
+    assert train.sha256(local) == entry["sha256"]
+    again, _ = train.load_or_train("data_test_net", retrain=False, directory=shipped)
+    assert len(calls) == 2 and torch.equal(again.weight, net.weight)
+    data["name"] = "Stub shipped data"
+    _, back = train.load_or_train("data_test_net", retrain=False, directory=shipped)
+    assert len(calls) == 2 and back["sha256"] == digest
+    data["name"] = "Stub third data"  # the user folder's model is stale: retrain there
+    _, third = train.load_or_train("data_test_net", retrain=False, directory=shipped)
+    assert calls[-1] == "Stub third data" and third["data_source"] == "Stub third data"
+    assert train.sha256(shipped / "data_test_net.pt") == digest
+
+
+def test_recorded_data_name_falls_back_to_the_description():
+    assert train.recorded_data_name({"data": "MNIST: 60,000 training"}) == "MNIST"
+    assert train.recorded_data_name({"data": "x: y", "data_source": "Z"}) == "Z"
