@@ -299,7 +299,7 @@ def test_seeds_make_methods_deterministic():
 
 
 # --------------------------------------------------------------------------- #
-# Bound of design section 7.2
+# The error bound derived in chapter 4
 # --------------------------------------------------------------------------- #
 
 

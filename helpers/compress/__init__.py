@@ -17,9 +17,9 @@ Layers are Linear or Conv2d (one adapter class per type in
 channel. Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
 ``neural_path_kmeans``, ``thinet`` (always data-driven), ``magnitude``,
 ``l1_filter`` (Li et al. 2017), ``channel_similarity`` (data-free clustering of
-channels) and ``random`` (function ``random_pruning``). Every method accepts the data-driven
-option ``refit=True``, a least-squares refit of the consumer's weights and bias
-on sample activations, or ``refit="bias"``, which only moves the consumer's bias
+channels) and ``random`` (function ``random_pruning``). Every method accepts
+the data-driven option ``refit=True``, a least-squares refit of the consumer's
+weights and bias on sample activations, or ``refit="bias"``, which only moves the consumer's bias
 by the mean output error (the mean shift).
 """
 
@@ -40,10 +40,11 @@ from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
 from helpers.compress.refit import (REFIT_OPTIONS, consumer_rows, input_batches,
                                     refit_plan)
-from helpers.compress.surgery import (Chain, LayerPlan, NeuronView, apply_plan,
-                                      check_keep, fold_batchnorm, forward_order,
+from helpers.compress.surgery import (BatchNormModeError, Chain, LayerPlan,
+                                      NeuronView, apply_plan, check_keep,
+                                      check_layer, fold_batchnorm, forward_order,
                                       hidden_layers, n_keep, neuron_view, plan_rows,
-                                      select_outputs, trace_chain)
+                                      select_outputs, trace_chain, trace_model)
 from helpers.compress.thinet import thinet
 from helpers.compress.tropnnc import GAUGES, tropnnc
 from helpers.compress.zonotope_kmeans import neural_path_kmeans, zonotope_kmeans
@@ -105,8 +106,9 @@ def _check(model: nn.Module, method: str, keep: float, layers: Optional[list[str
     layers = list(layers)
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers lists a name twice: {layers}")
+    graph = trace_model(model)
     for name in layers:
-        neuron_view(model, name)  # structure, BatchNorm mode, finite weights
+        check_layer(model, name, graph)  # structure, BatchNorm mode, finite weights
     if is_data_driven(method, **options):
         if data is None:
             raise ValueError(f"{method!r} with options {options} is data-driven: pass "
@@ -158,15 +160,14 @@ def compress(model: nn.Module, method: str, keep: float,
 
 
 __all__ = [
-    "ADAPTERS", "Chain", "DATA_DRIVEN", "GAUGES", "LayerAdapter", "LayerPlan",
-    "METHODS", "NeuronView", "REFIT_OPTIONS", "adapter_for", "apply_plan",
-    "bound_terms", "channel_similarity", "check_data", "check_keep", "compress",
-    "compress_with_plans", "consumer_rows", "error_bound", "fold_batchnorm",
-    "forward_order", "hidden_layers", "input_batches", "input_radius",
-    "is_data_driven", "kmeans", "l1_filter", "l1_norms", "magnitude",
-    "method_options", "record",
-    "n_keep", "neural_path_kmeans", "neuron_view", "output_gap", "output_zonotopes",
-    "plan_rows",
-    "random_pruning", "refit_plan", "select_outputs", "thinet", "trace_chain",
-    "tropnnc", "zonotope_kmeans",
+    "ADAPTERS", "BatchNormModeError", "Chain", "DATA_DRIVEN", "GAUGES",
+    "LayerAdapter", "LayerPlan", "METHODS", "NeuronView", "REFIT_OPTIONS",
+    "adapter_for", "apply_plan", "bound_terms", "channel_similarity", "check_data",
+    "check_keep", "check_layer", "compress", "compress_with_plans", "consumer_rows",
+    "error_bound", "fold_batchnorm", "forward_order", "hidden_layers",
+    "input_batches", "input_radius", "is_data_driven", "kmeans", "l1_filter",
+    "l1_norms", "magnitude", "method_options", "n_keep", "neural_path_kmeans",
+    "neuron_view", "output_gap", "output_zonotopes", "plan_rows", "random_pruning",
+    "record", "refit_plan", "select_outputs", "thinet", "trace_chain",
+    "trace_model", "tropnnc", "zonotope_kmeans",
 ]

@@ -102,7 +102,7 @@ class _Stop(Exception):
 @torch.no_grad()
 def record(model: nn.Module, name: str, batches: list[torch.Tensor],
            want: str = "output") -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Run ``model`` (eval mode) on each batch; keep submodule ``name``'s (input, output).
+    """Run ``model`` (eval mode) on each batch; keep ``name``'s (input, output).
 
     The pass stops right after the submodule (``want="output"``: both are
     kept) or right before it (``want="input"``: the output slot repeats the

@@ -72,7 +72,7 @@ def channel_similarity(model: nn.Module, layer: str, keep: float, *,
                        reference: Optional[nn.Module] = None,
                        max_samples: int = MAX_SAMPLES, **refit_options: Any
                        ) -> LayerPlan:
-    """Plan keeping one medoid channel per cluster, with the cluster's columns summed."""
+    """Plan keeping one medoid channel per cluster, the cluster's columns summed."""
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     dist = similarity_distances(*channel_statistics(model, layer))

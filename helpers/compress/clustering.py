@@ -6,6 +6,15 @@ distinct neurons than clusters requested, every distinct neuron becomes its own
 cluster (so exact duplicates merge without error), and empty clusters are
 dropped (the plan then has fewer neurons than asked, never more).
 
+Two exact or documented economies keep large layers (a VGG-16 classifier has
+4096 neurons of 25089 weights) within minutes: when points have more
+coordinates than there are points, k-means runs on coordinates of the points
+in their own span (a QR factorisation; all distances to points and to weighted
+means are unchanged, so the clustering is the same), and the number of
+restarts is capped (at least one) so that restarts times ``n * k * d``, the
+multiply-adds of one Lloyd iteration, stays within :data:`RESTART_BUDGET`
+(layers up to a few hundred thousand weights keep all ``n_init`` restarts).
+
 KMeans runs with one OpenMP thread: layers have at most a few thousand neurons,
 and on a busy 2-core machine its default thread pool was measured 5-17x slower
 (spinning threads competing with the rest of the process).
@@ -20,6 +29,23 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
+
+
+#: Multiply-adds (n * k * d) per Lloyd iteration summed over restarts, at most.
+RESTART_BUDGET = 1e10
+
+
+def restarts(n: int, k: int, d: int, n_init: int) -> int:
+    """Restarts used for ``n`` points in ``d`` dimensions and ``k`` clusters."""
+    return int(max(1, min(n_init, RESTART_BUDGET // max(1, n * k * d))))
+
+
+def span_coordinates(points: np.ndarray) -> np.ndarray:
+    """Coordinates ``(n, min(n, d))`` of the rows with the same inner products."""
+    if points.shape[1] <= points.shape[0]:
+        return points
+    r = np.linalg.qr(points.T, mode="r")  # points.T = Q R, so points = R^T Q^T
+    return np.ascontiguousarray(r.T)
 
 
 def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
@@ -37,11 +63,13 @@ def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
     distinct, inverse = np.unique(points, axis=0, return_inverse=True)
     if len(distinct) <= k:
         return inverse.reshape(-1)
+    coords = span_coordinates(points)
+    n_runs = restarts(len(points), int(k), coords.shape[1], n_init)
     with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = KMeans(n_clusters=int(k), init="k-means++", n_init=n_init,
+        model = KMeans(n_clusters=int(k), init="k-means++", n_init=n_runs,
                        random_state=seed)
-        labels = model.fit_predict(points, sample_weight=weights)
+        labels = model.fit_predict(coords, sample_weight=weights)
     _, labels = np.unique(labels, return_inverse=True)  # drop empty clusters
     return labels.reshape(-1)
 

@@ -67,7 +67,7 @@ class LayerAdapter:
     def sample(self, mod: nn.Module, x: torch.Tensor, y: torch.Tensor,
                locations: int, gen: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows the layer multiplies and its outputs there: ``(R, n_in*taps), (R, m)``."""
+        """Rows the layer multiplies, and its outputs there: ``(R, d)``, ``(R, m)``."""
         return x.reshape(len(x), -1), y.reshape(len(y), -1)
 
 

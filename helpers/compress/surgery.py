@@ -47,6 +47,10 @@ _IGNORED_METHODS = {"size", "dim"}
 _FLATTENS = {"flatten", "view", "reshape"}
 
 
+class BatchNormModeError(ValueError):
+    """A BatchNorm to fold is in training mode (fix: ``model.eval()``)."""
+
+
 @dataclass(frozen=True)
 class Chain:
     """How a layer's neurons reach the next weighted layer (its *consumer*).
@@ -155,7 +159,7 @@ def check_keep(keep: Any) -> float:
 # --------------------------------------------------------------------------- #
 
 
-def _trace(model: nn.Module) -> torch.fx.Graph:
+def trace_model(model: nn.Module) -> torch.fx.Graph:
     """Symbolically trace ``model`` (its forward must not branch on data)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -236,6 +240,12 @@ def _walk(graph: torch.fx.Graph, modules: dict[str, nn.Module], layer: str
             return None, between, (f"{layer!r} is the output layer (no Linear/Conv2d "
                                    "layer follows it); only hidden layers can be "
                                    "compressed")
+        if kind == "other":
+            return None, between, (
+                f"unsupported operation {_describe(user, modules)!r} between it and "
+                "the next layer; the methods assume one ReLU (plus BatchNorm right "
+                "after the layer, dropout, pooling or flatten), and another "
+                "activation or a residual sum breaks that")
         between.append(user)
         current = user
 
@@ -273,7 +283,7 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
     """Check that ``layer`` can be compressed and describe its path to the consumer."""
     modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
     mod = _layer(modules, layer)
-    graph = _trace(model) if graph is None else graph
+    graph = trace_model(model) if graph is None else graph
     consumer_node, between, why = _walk(graph, modules, layer)
     if consumer_node is None:
         raise ValueError(f"cannot compress {layer!r}: {why}")
@@ -299,10 +309,10 @@ def trace_chain(model: nn.Module, layer: str, graph: Optional[torch.fx.Graph] = 
         if bn.running_mean is None:
             raise ValueError(f"cannot fold {batchnorm!r}: it tracks no running stats")
         if bn.training:
-            raise ValueError(f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} "
-                             "is in training mode (it normalises with batch statistics, "
-                             "but folding uses the running ones); call model.eval() "
-                             "first")
+            raise BatchNormModeError(
+                f"cannot compress {layer!r}: its BatchNorm {batchnorm!r} is in "
+                "training mode (it normalises with batch statistics, but folding "
+                "uses the running ones); call model.eval() first")
     consumer_name = consumer_node.target
     consumer = modules[consumer_name]
     producer, reader = adapter_for(mod), adapter_for(consumer)
@@ -343,7 +353,7 @@ def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
     (a residual sum, two consumers) or meets another activation are left out;
     pass a dict as ``skipped`` to learn why each was.
     """
-    graph = _trace(model)
+    graph = trace_model(model)
     modules = dict(model.named_modules())
     types = layer_types() if types is None else tuple(types)
     names = []
@@ -354,6 +364,8 @@ def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
             continue
         try:
             trace_chain(model, node.target, graph)
+        except BatchNormModeError:
+            raise  # a state to fix, not a structure to skip
         except (ValueError, TypeError) as err:
             if skipped is not None:
                 skipped[node.target] = str(err)
@@ -364,7 +376,7 @@ def hidden_layers(model: nn.Module, types: Optional[tuple[type, ...]] = None,
 
 def forward_order(model: nn.Module, names: list[str]) -> list[str]:
     """Sort layer names by the order in which forward() calls them."""
-    graph = _trace(model)
+    graph = trace_model(model)
     order = [n.target for n in graph.nodes if n.op == "call_module"]
     return sorted(names, key=order.index)
 
@@ -380,6 +392,20 @@ def _finite(values: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} holds NaN or infinite weights; compression needs "
                          "finite weights")
     return values
+
+
+def check_layer(model: nn.Module, layer: str,
+                graph: Optional[torch.fx.Graph] = None) -> Chain:
+    """:func:`trace_chain` plus finite weights in the layer, BatchNorm and consumer."""
+    chain = trace_chain(model, layer, graph)
+    for name in (layer, chain.batchnorm, chain.consumer):
+        if name is None:
+            continue
+        for pname, p in model.get_submodule(name).named_parameters(recurse=False):
+            if not torch.isfinite(p).all():
+                raise ValueError(f"{pname} of {name!r} holds NaN or infinite weights; "
+                                 "compression needs finite weights")
+    return chain
 
 
 def fold_batchnorm(rows: np.ndarray, bias: np.ndarray, bn: nn.Module

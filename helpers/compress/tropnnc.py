@@ -4,8 +4,14 @@ Neuron ``j`` contributes ``c_j relu(a_j . x^)`` to the consumer. TropNNC groups
 the ``a_j`` by weighted k-means with weights ``|c_j|`` and replaces each group
 by one neuron: its ``a`` is the weighted mean of the group, its outgoing column
 the sum of the group's ``c_j``. The error on ``|x| <= r`` is then at most
-``sqrt(1 + r^2) sum_j |c_j| |a_j - a~_k(j)|`` (section 7.2 of the design), the
-weighted, non-squared k-means cost.
+``sqrt(1 + r^2) sum_j |c_j| |a_j - a~_k(j)|`` (the bound derived in chapter 4),
+the weighted, non-squared k-means cost.
+
+On a convolutional layer a neuron is an output channel: ``a_j`` is its
+kernel (BatchNorm folded) and bias, ``c_j`` the next layer's kernels for that
+input channel (all its filters, all taps), or its ``H*W`` columns when a
+flatten and a Linear layer follow; the clustering is the same (the book's
+reading of the paper for conv layers, whose exact procedure could not be read).
 
 Because ``c relu(s z) / s = c relu(z)`` for ``s > 0``, every neuron can be
 rescaled before clustering (the *gauge*):
@@ -14,14 +20,18 @@ rescaled before clustering (the *gauge*):
 * ``"unit"``: ``a_j / |a_j|`` with ``|a_j|`` moved into ``c_j``;
 * ``"generator"``: zonotope generators ``|c_j| a_j`` with unit outgoing columns.
 
-The default is ``"unit"``, for two reasons. It is the only gauge in which the
-merge does not depend on how training happened to split a neuron's scale
-between ``a_j`` and ``c_j``: positively rescaled copies of a neuron merge
-exactly (tested), which they do not in the other gauges. And it measured best:
-in ``benchmarks/compress_lenet.py`` (LeNet-5 and LeNet-300-100 on MNIST and
-Fashion-MNIST, fc1, fc2 and both, keep 50/25/10/5 %, mean of 3 seeds) it beat
-``"raw"`` in 33 and ``"generator"`` in 42 of the 48 settings, by 1.7 and 4.7
-accuracy points on average.
+Positively rescaled copies of a neuron, ``(s a, c / s)``, become identical
+rows in the unit gauge *and* in the generator gauge, so k-means groups them and
+the merge is exact in both (in the raw gauge they are distinct points that
+k-means need not group); both cases are tested. What only the unit gauge
+does is merge exactly neurons whose ``a_j`` are parallel while their ``c_j``
+are unrelated (``c_1 relu(a.x) + c_2 relu(t a.x) = (c_1 + t c_2) relu(a.x)``):
+there the generators ``|c_j| a_j`` differ in length. The default is
+``"unit"``, which also measured best: in ``benchmarks/compress_lenet.py``
+(LeNet-5 and LeNet-300-100 on MNIST and Fashion-MNIST, fc1, fc2 and both,
+keep 50/25/10/5 %, mean of 3 seeds) it beat ``"raw"`` in 33 and
+``"generator"`` in 42 of the 48 settings, by 1.7 and 4.7 accuracy points on
+average (chapter 8 repeats the comparison).
 
 Neurons with ``a_j = 0`` or ``c_j = 0`` contribute nothing and are dropped.
 """
@@ -34,7 +44,7 @@ import numpy as np
 from torch import nn
 
 from helpers.compress.clustering import cluster_sums, kmeans, weighted_means
-from helpers.compress.refit import MAX_SAMPLES, maybe_refit
+from helpers.compress.refit import MAX_SAMPLES, check_refit_options, maybe_refit
 from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
 
 GAUGES = ("unit", "raw", "generator")
@@ -80,6 +90,7 @@ def tropnnc(model: nn.Module, layer: str, keep: float, *, gauge: str = "unit",
     Data-free unless ``refit=True``, which refits the consumer by least squares
     on ``data`` (see :func:`helpers.compress.refit.refit_plan`).
     """
+    check_refit_options("tropnnc", refit_options)
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     new_a, new_c, assignment, scales = merge_weighted(view.A, view.C, k, gauge, seed,
