@@ -55,6 +55,9 @@ DATA_DRIVEN = {"thinet"}
 KEEPS = (0.75, 0.5, 0.25)
 SENSITIVITY_KEEPS = (0.5, 0.25)
 CUMULATIVE_KEEP = 0.5
+#: Short column names for the printed tables.
+SHORT = {"tropnnc": "trop", "neural_path_kmeans": "np-km", "channel_similarity": "ch-sim",
+         "l1_filter": "l1", "magnitude": "magn", "random": "random", "thinet": "thinet"}
 
 
 def plan_for(model: nn.Module, method: str, layer: str, keep: float,
@@ -229,7 +232,12 @@ def torchvision_table(args: argparse.Namespace) -> pd.DataFrame:
 
 def fmt(v: float) -> str:
     """Numbers with two decimals in the printed tables."""
-    return f"{v:8.2f}"
+    return f"{v:7.2f}"
+
+
+def short(df: pd.DataFrame) -> pd.DataFrame:
+    """The method columns of ``df`` in :data:`METHOD_LIST` order, short names."""
+    return df[METHOD_LIST].rename(columns=SHORT)
 
 
 def print_part1(base: float, part1: pd.DataFrame) -> None:
@@ -237,10 +245,10 @@ def print_part1(base: float, part1: pd.DataFrame) -> None:
     print(f"\n=== 1. all convolutions compressed (uncompressed accuracy {base:.2f} %) "
           "===")
     print("accuracy (%) as compressed | after one epoch of fine-tuning")
-    acc = part1.pivot_table(index="schedule", columns="method", values="accuracy",
-                            sort=False)[METHOD_LIST]
-    ft = part1.pivot_table(index="schedule", columns="method", values="fine-tuned",
-                           sort=False)[METHOD_LIST]
+    acc = short(part1.pivot_table(index="schedule", columns="method",
+                                  values="accuracy", sort=False))
+    ft = short(part1.pivot_table(index="schedule", columns="method",
+                                 values="fine-tuned", sort=False))
     both = pd.concat({"as compressed": acc, "fine-tuned": ft}, axis=1)
     print(both.to_string(float_format=fmt))
     costs = part1.groupby("schedule", sort=False)[
@@ -249,8 +257,8 @@ def print_part1(base: float, part1: pd.DataFrame) -> None:
     print("\ncosts per schedule (every method gives the same shapes; latency: batch of "
           "64, one thread, median):")
     print(costs.to_string(float_format=fmt))
-    times = part1.pivot_table(index="schedule", columns="method", values="seconds",
-                              sort=False)[METHOD_LIST]
+    times = short(part1.pivot_table(index="schedule", columns="method",
+                                    values="seconds", sort=False))
     print("\ncompression wall time (s):")
     print(times.to_string(float_format=fmt))
 
@@ -261,11 +269,11 @@ def print_sensitivity(sens: pd.DataFrame) -> pd.DataFrame:
           "===")
     table = sens.pivot_table(index=["keep", "layer"], columns="method",
                              values="accuracy", sort=False)[METHOD_LIST]
-    print(table.to_string(float_format=fmt))
+    print(short(table).to_string(float_format=fmt))
     print("mean over the settings:")
-    print(table.mean().to_frame("mean").T.to_string(float_format=fmt))
-    stimes = sens.pivot_table(index="keep", columns="method", values="seconds",
-                              sort=False)[METHOD_LIST]
+    print(short(table).mean().to_frame("mean").T.to_string(float_format=fmt))
+    stimes = short(sens.pivot_table(index="keep", columns="method", values="seconds",
+                                    sort=False))
     print("mean time per layer (s):")
     print(stimes.to_string(float_format=fmt))
     return table
@@ -306,14 +314,15 @@ def print_tables(base: float, part1: pd.DataFrame, sens: pd.DataFrame,
     """The side-by-side tables and the tally (parts that ran)."""
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
+    print("\nmethods: " + ", ".join(f"{v} = {k}" for k, v in SHORT.items()))
     if len(part1):
         print_part1(base, part1)
     table = print_sensitivity(sens) if len(sens) else None
     if len(cum):
         print(f"\n=== 2b. convolutions compressed one after another at "
               f"{CUMULATIVE_KEEP:.0%}: accuracy (%) ===")
-        curve = cum.pivot_table(index="layers", columns="method", values="accuracy",
-                                sort=False)[METHOD_LIST]
+        curve = short(cum.pivot_table(index="layers", columns="method",
+                                      values="accuracy", sort=False))
         print(curve.to_string(float_format=fmt))
     print_tally(part1, table)
 
