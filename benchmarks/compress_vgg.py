@@ -56,8 +56,9 @@ KEEPS = (0.75, 0.5, 0.25)
 SENSITIVITY_KEEPS = (0.5, 0.25)
 CUMULATIVE_KEEP = 0.5
 #: Short column names for the printed tables.
-SHORT = {"tropnnc": "trop", "neural_path_kmeans": "np-km", "channel_similarity": "ch-sim",
-         "l1_filter": "l1", "magnitude": "magn", "random": "random", "thinet": "thinet"}
+SHORT = {"tropnnc": "trop", "neural_path_kmeans": "np-km",
+         "channel_similarity": "ch-sim", "l1_filter": "l1", "magnitude": "magn",
+         "random": "random", "thinet": "thinet"}
 
 
 def plan_for(model: nn.Module, method: str, layer: str, keep: float,
