@@ -271,7 +271,7 @@ def _fate_colors(assignment: np.ndarray) -> np.ndarray:
     if assignment.ndim != 1:
         raise ValueError("an assignment is one new index (or -1) per old channel")
     sizes = np.bincount(assignment[assignment >= 0], minlength=1)
-    cmap = plt.get_cmap("tab20")
+    cmap = plt.get_cmap("tab20")  # its two blues (0, 1) are left to "kept"
     rows = np.empty((len(assignment), 3))
     for j, k in enumerate(assignment):
         if k < 0:
@@ -279,7 +279,7 @@ def _fate_colors(assignment: np.ndarray) -> np.ndarray:
         elif sizes[k] == 1:
             rows[j] = (0.10, 0.15, 0.45)
         else:
-            rows[j] = cmap(int(k) % 20)[:3]
+            rows[j] = cmap(2 + int(k) % 18)[:3]
     return rows
 
 
