@@ -345,3 +345,25 @@ def test_a_new_layer_type_is_one_class_and_one_entry(monkeypatch):
         assert torch.allclose(compress(net, "tropnnc", 1.0)(x), net(x), atol=1e-5)
     small = compress(net, "tropnnc", 0.5)
     assert small[0].out_channels == 3 and small(x).shape == (10, 3, 8)
+
+
+def test_wide_rows_cluster_in_their_span_with_capped_work():
+    from helpers.compress.clustering import (kmeans, max_iterations, restarts,
+                                             span_coordinates)
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(30, 200))
+    coords = span_coordinates(points)
+    assert coords.shape == (30, 30)
+    assert np.allclose(coords @ coords.T, points @ points.T)
+    weights = rng.random(30) + 0.1
+    from sklearn.cluster import KMeans
+
+    ref = KMeans(5, n_init=10, random_state=0).fit_predict(points,
+                                                           sample_weight=weights)
+    labels = kmeans(points, 5, weights, seed=0)
+    same = (labels[:, None] == labels[None]) == (ref[:, None] == ref[None])
+    assert same.all()  # the same partition, up to the cluster numbering
+    assert restarts(300, 150, 785, 10) == 10 and max_iterations(300, 150, 785, 10) == 300
+    assert restarts(4096, 2048, 4097, 10) == 1
+    assert 20 <= max_iterations(4096, 2048, 4097, 1) < 300

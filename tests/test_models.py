@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import helpers  # noqa: F401
 from helpers import train
@@ -118,6 +120,19 @@ def test_vgg_cifar_structure_and_shapes():
         (128, 128, 128, 7)
     assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
     assert vgg_cifar(0.01).cfg[0] == 1  # rounds, but keeps at least one channel
+
+
+@settings(max_examples=15)
+@given(width=st.floats(0.01, 0.2), classes=st.integers(1, 12),
+       channels=st.integers(1, 4))
+def test_vgg_cifar_widths_round_and_run(width, classes, channels):
+    """Any width: every conv has max(1, round(c * width)) channels; logits come out."""
+    net = vgg_cifar(width, num_classes=classes, in_channels=channels)
+    widths = [c for c in VGG16_CFG if c != "M"]
+    assert [c.out_channels for c in _convs(net)] == \
+        [max(1, round(w * width)) for w in widths]
+    assert net.classifier.fc1.out_features == max(1, round(512 * width))
+    assert net.eval()(torch.zeros(1, channels, 32, 32)).shape == (1, classes)
 
 
 def test_vgg_cifar_is_fx_traceable():

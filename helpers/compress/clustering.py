@@ -13,7 +13,10 @@ in their own span (a QR factorisation; all distances to points and to weighted
 means are unchanged, so the clustering is the same), and the number of
 restarts is capped (at least one) so that restarts times ``n * k * d``, the
 multiply-adds of one Lloyd iteration, stays within :data:`RESTART_BUDGET`
-(layers up to a few hundred thousand weights keep all ``n_init`` restarts).
+(layers up to a few hundred thousand weights keep all ``n_init`` restarts),
+and the Lloyd iterations per restart are capped (300, or fewer, at least 20) so
+that all of them together stay within :data:`ITERATION_BUDGET`; only layers
+like VGG-16's 4096-wide classifier reach either cap.
 
 KMeans runs with one OpenMP thread: layers have at most a few thousand neurons,
 and on a busy 2-core machine its default thread pool was measured 5-17x slower
@@ -33,11 +36,18 @@ from threadpoolctl import threadpool_limits
 
 #: Multiply-adds (n * k * d) per Lloyd iteration summed over restarts, at most.
 RESTART_BUDGET = 1e10
+#: Multiply-adds of all Lloyd iterations of all restarts, at most (about a minute).
+ITERATION_BUDGET = 1e12
 
 
 def restarts(n: int, k: int, d: int, n_init: int) -> int:
     """Restarts used for ``n`` points in ``d`` dimensions and ``k`` clusters."""
     return int(max(1, min(n_init, RESTART_BUDGET // max(1, n * k * d))))
+
+
+def max_iterations(n: int, k: int, d: int, runs: int) -> int:
+    """Lloyd iterations allowed per restart (300, scikit-learn's default, or fewer)."""
+    return int(np.clip(ITERATION_BUDGET // max(1, runs * n * k * d), 20, 300))
 
 
 def span_coordinates(points: np.ndarray) -> np.ndarray:
@@ -68,6 +78,8 @@ def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
     with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = KMeans(n_clusters=int(k), init="k-means++", n_init=n_runs,
+                       max_iter=max_iterations(len(points), int(k), coords.shape[1],
+                                               n_runs),
                        random_state=seed)
         labels = model.fit_predict(coords, sample_weight=weights)
     _, labels = np.unique(labels, return_inverse=True)  # drop empty clusters
