@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from torch import nn
 
 import helpers  # noqa: F401  (makes torchvision importable)
-from helpers.compress import (ADAPTERS, METHODS, adapter_for, apply_plan, compress,
+from helpers.compress import (ADAPTERS, METHODS, adapter_for, compress,
                               compress_with_plans, fold_batchnorm, hidden_layers,
-                              n_keep, neuron_view, thinet, tropnnc)
+                              n_keep, neuron_view, thinet)
 from helpers.compress.channel_similarity import similarity_distances
 from helpers.compress.layers import Conv2dAdapter, LayerAdapter, _finish
 from helpers.compress.refit import consumer_rows
@@ -348,6 +350,8 @@ def test_a_new_layer_type_is_one_class_and_one_entry(monkeypatch):
 
 
 def test_wide_rows_cluster_in_their_span_with_capped_work():
+    from sklearn.cluster import KMeans
+
     from helpers.compress.clustering import (kmeans, max_iterations, restarts,
                                              span_coordinates)
 
@@ -357,13 +361,36 @@ def test_wide_rows_cluster_in_their_span_with_capped_work():
     assert coords.shape == (30, 30)
     assert np.allclose(coords @ coords.T, points @ points.T)
     weights = rng.random(30) + 0.1
-    from sklearn.cluster import KMeans
 
-    ref = KMeans(5, n_init=10, random_state=0).fit_predict(points,
-                                                           sample_weight=weights)
-    labels = kmeans(points, 5, weights, seed=0)
-    same = (labels[:, None] == labels[None]) == (ref[:, None] == ref[None])
-    assert same.all()  # the same partition, up to the cluster numbering
-    assert restarts(300, 150, 785, 10) == 10 and max_iterations(300, 150, 785, 10) == 300
+    def partition(x):
+        """Co-membership matrix of a seeded weighted k-means on rows ``x``."""
+        lab = KMeans(5, n_init=10, random_state=0).fit_predict(x, sample_weight=weights)
+        return lab[:, None] == lab[None]
+
+    assert np.array_equal(partition(coords), partition(points))  # span: same result
+    labels = kmeans(points, 5, weights, seed=0)  # small: clustered as given
+    assert np.array_equal(labels[:, None] == labels[None], partition(points))
+    assert restarts(300, 150, 785, 10) == 10
+    assert max_iterations(300, 150, 785, 10) == 300
     assert restarts(4096, 2048, 4097, 10) == 1
     assert 20 <= max_iterations(4096, 2048, 4097, 1) < 300
+
+
+@settings(max_examples=15, deadline=None)
+@given(kernel=st.integers(1, 3), stride=st.integers(1, 2), padding=st.integers(0, 2),
+       dilation=st.integers(1, 2), size=st.integers(5, 9), seed=st.integers(0, 99))
+def test_sampled_patches_equal_unfolded_ones(kernel, stride, padding, dilation, size,
+                                             seed):
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(3, 4, kernel, stride, padding, dilation)
+    x = torch.randn(6, 3, size, size)
+    y = conv(x)
+    rows, outs = Conv2dAdapter().sample(conv, x, y, 7,
+                                        torch.Generator().manual_seed(seed))
+    full = nn.functional.unfold(x, kernel, dilation, padding, stride)  # reference
+    pick = torch.randint(y.shape[2] * y.shape[3], (6, 7),
+                         generator=torch.Generator().manual_seed(seed))
+    ref = torch.gather(full, 2, pick[:, None, :].expand(-1, full.shape[1], -1))
+    assert torch.allclose(rows, ref.permute(0, 2, 1).reshape(42, -1))
+    w = conv.weight.reshape(4, -1)
+    assert torch.allclose(rows @ w.T + conv.bias, outs, atol=1e-5)

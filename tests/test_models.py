@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 import helpers  # noqa: F401
 from helpers import train
@@ -46,7 +47,8 @@ def test_lenet300_shape_and_size():
 
 
 def test_hidden_fully_connected_layers_are_found():
-    assert hidden_layers(lenet5()) == ["fc1", "fc2"]
+    assert hidden_layers(lenet5(), (nn.Linear,)) == ["fc1", "fc2"]
+    assert hidden_layers(lenet5()) == ["conv1", "conv2", "fc1", "fc2"]
     assert hidden_layers(lenet300_100()) == ["fc1", "fc2"]
 
 

@@ -19,8 +19,8 @@ channel. Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
 ``l1_filter`` (Li et al. 2017), ``channel_similarity`` (data-free clustering of
 channels) and ``random`` (function ``random_pruning``). Every method accepts
 the data-driven option ``refit=True``, a least-squares refit of the consumer's
-weights and bias on sample activations, or ``refit="bias"``, which only moves the consumer's bias
-by the mean output error (the mean shift).
+weights and bias on sample activations, or ``refit="bias"``, which only moves
+the consumer's bias by the mean output error (the mean shift).
 """
 
 from __future__ import annotations

@@ -6,17 +6,18 @@ distinct neurons than clusters requested, every distinct neuron becomes its own
 cluster (so exact duplicates merge without error), and empty clusters are
 dropped (the plan then has fewer neurons than asked, never more).
 
-Two exact or documented economies keep large layers (a VGG-16 classifier has
-4096 neurons of 25089 weights) within minutes: when points have more
-coordinates than there are points, k-means runs on coordinates of the points
-in their own span (a QR factorisation; all distances to points and to weighted
-means are unchanged, so the clustering is the same), and the number of
-restarts is capped (at least one) so that restarts times ``n * k * d``, the
-multiply-adds of one Lloyd iteration, stays within :data:`RESTART_BUDGET`
-(layers up to a few hundred thousand weights keep all ``n_init`` restarts),
-and the Lloyd iterations per restart are capped (300, or fewer, at least 20) so
-that all of them together stay within :data:`ITERATION_BUDGET`; only layers
-like VGG-16's 4096-wide classifier reach either cap.
+Three economies keep large layers (a VGG-16 classifier has 4096 neurons of
+25089 weights) within minutes; only layers of that size reach them, so small
+layers (LeNet's) are clustered exactly as before:
+
+* when there are more coordinates than points and ``n * k * d`` exceeds 1e9,
+  k-means runs on the points' coordinates in their own span (a QR
+  factorisation): distances between points and weighted means are unchanged,
+  so the clustering is the same (up to rounding);
+* restarts are capped (at least one) so that restarts times ``n * k * d``, the
+  multiply-adds of one Lloyd iteration, stays within :data:`RESTART_BUDGET`;
+* Lloyd iterations per restart are capped (300, scikit-learn's default, or
+  fewer, at least 20) so that all of them stay within :data:`ITERATION_BUDGET`.
 
 KMeans runs with one OpenMP thread: layers have at most a few thousand neurons,
 and on a busy 2-core machine its default thread pool was measured 5-17x slower
@@ -73,7 +74,8 @@ def kmeans(points: np.ndarray, k: int, weights: Optional[np.ndarray] = None,
     distinct, inverse = np.unique(points, axis=0, return_inverse=True)
     if len(distinct) <= k:
         return inverse.reshape(-1)
-    coords = span_coordinates(points)
+    wide = points.shape[1] > len(points) and len(points) * k * points.shape[1] > 1e9
+    coords = span_coordinates(points) if wide else points
     n_runs = restarts(len(points), int(k), coords.shape[1], n_init)
     with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -10,10 +10,13 @@ Conv2d layer. Neuron ``j`` is described by two vectors:
 
 A method turns the ``(a_j, c_j)`` of a layer into fewer neurons and returns a
 :class:`LayerPlan`; :func:`apply_plan` rebuilds a physically smaller copy of the
-model from it (never masks). BatchNorm directly after the layer is folded into
-the layer first. Between the layer and its consumer the network may apply
-exactly one ReLU plus shape- or channel-wise operations (dropout, identity,
-pooling, flatten), which all commute with a positive rescaling of a neuron.
+model from it (never masks). BatchNorm directly after the layer (in eval mode)
+is folded into the layer first; the rebuilt model holds ``nn.Identity`` in its
+place. Layer types are handled by the adapters of
+:mod:`helpers.compress.layers`. Between the layer and its consumer the network
+may apply exactly one ReLU plus shape- or channel-wise operations (dropout,
+identity, pooling, flatten), which all commute with a positive rescaling of a
+neuron.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch
 import torch.fx
 from torch import nn
 
-from helpers.compress.activations import eval_mode
+from helpers.compress.activations import eval_mode  # noqa: F401  (re-exported)
 from helpers.compress.layers import adapter_for, as_numpy, layer_types
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)

@@ -25,6 +25,7 @@ from typing import Any, Optional
 import numpy as np
 from torch import nn
 
+from helpers.compress.layers import adapter_for
 from helpers.compress.refit import (MAX_SAMPLES, check_refit_options, consumer_rows,
                                    maybe_refit)
 from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
@@ -80,7 +81,7 @@ def thinet(model: nn.Module, layer: str, keep: float, *, data: Any = None,
                          locations, seed)
     consumer = model.get_submodule(view.chain.consumer)
     Wc = consumer.weight.detach().double().reshape(consumer.weight.shape[0], -1).numpy()
-    if consumer.weight.ndim > 2:  # conv consumer: (image, filter, location) rows
+    if adapter_for(consumer).spatial:  # conv consumer: (image, filter, location) rows
         X = window_contributions(Z, Wc, view.chain.group, seed)
     else:
         X = contributions(Z, Wc, view.chain.group, pairs, seed)
