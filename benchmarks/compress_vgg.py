@@ -8,7 +8,9 @@ Fashion-MNIST 32x32 substitute; the loader prints which data ran) it prints:
    epoch of fine-tuning, parameters, FLOPs, the measured CPU latency ratio next
    to the FLOPs ratio, and the compression wall time;
 2. (a) each convolution compressed alone at 50 % and 25 % (26 settings, no
-   fine-tuning): a sensitivity table per method;
+   fine-tuning): a sensitivity table per method, plus two labelled data-driven
+   TropNNC variants (bias correction, least-squares refit) that measure why
+   data-free merging loses where it does;
 3. (b) accuracy as the convolutions are compressed at 50 % one after another
    (conv1, then conv1 and conv2, ...): one curve per method, as a table;
 4. a tally: TropNNC's mean vs ThiNet's in (a), how often TropNNC beats
@@ -55,6 +57,11 @@ DATA_DRIVEN = {"thinet"}
 KEEPS = (0.75, 0.5, 0.25)
 SENSITIVITY_KEEPS = (0.5, 0.25)
 CUMULATIVE_KEEP = 0.5
+#: Data-driven TropNNC variants added to the per-layer table (a), to measure why
+#: data-free merging loses: only the consumer's bias moved by the mean output
+#: error (the mean shift), or the consumer refit by least squares.
+VARIANTS = {"trop+bias": ("tropnnc", {"refit": "bias"}),
+            "trop+refit": ("tropnnc", {"refit": True})}
 #: Short column names for the printed tables.
 SHORT = {"tropnnc": "trop", "neural_path_kmeans": "np-km",
          "channel_similarity": "ch-sim", "l1_filter": "l1", "magnitude": "magn",
@@ -62,10 +69,12 @@ SHORT = {"tropnnc": "trop", "neural_path_kmeans": "np-km",
 
 
 def plan_for(model: nn.Module, method: str, layer: str, keep: float,
-             calib: torch.Tensor, reference: nn.Module, seed: int) -> Any:
-    """One method's plan for one layer (data and reference only for ThiNet)."""
-    extra = {"data": calib, "reference": reference} if method in DATA_DRIVEN else {}
-    return METHODS[method](model, layer, keep, seed=seed, **extra)
+             calib: torch.Tensor, reference: nn.Module, seed: int,
+             **options: Any) -> Any:
+    """One method's plan for one layer (data and reference only when data-driven)."""
+    driven = method in DATA_DRIVEN or "refit" in options
+    extra = {"data": calib, "reference": reference} if driven else {}
+    return METHODS[method](model, layer, keep, seed=seed, **extra, **options)
 
 
 class SuffixEvaluator:
@@ -106,10 +115,15 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def fine_tuned(model: nn.Module, ft: tuple[torch.Tensor, torch.Tensor],
                x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
-    """Accuracy (%) after one epoch of SGD (momentum 0.9, batch 64) on ``ft``."""
+    """Accuracy (%) after one epoch of Adam (batch 64) on ``ft``.
+
+    Adam rather than SGD: merged layers come out in another per-channel scale
+    (TropNNC's unit gauge), and SGD at one learning rate for every layer was
+    measured to diverge on them where Adam's per-weight steps do not.
+    """
     model = copy.deepcopy(model)
-    fit(model, ft, epochs=1, lr=lr, optimizer="sgd", batch_size=64, progress=False,
-        seed=0)
+    fit(model, ft, epochs=1, lr=lr, optimizer="adam", batch_size=64,
+        progress=False, seed=0)
     return accuracy(model, x, y)
 
 
@@ -161,13 +175,15 @@ def sensitivity(net: nn.Module, data: dict[str, Any], args: argparse.Namespace
     for layer in conv_names():
         test = SuffixEvaluator(net, layer, x, y)
         for keep in args.sensitivity_keeps:
-            for method in METHOD_LIST:
+            runs = [(m, m, {}) for m in METHOD_LIST]
+            runs += [(label, m, opts) for label, (m, opts) in VARIANTS.items()]
+            for label, method, options in runs:
                 start = time.perf_counter()
                 plan = plan_for(net, method, layer, keep, data["calib"], net,
-                                args.seed)
+                                args.seed, **options)
                 small = apply_plan(net, plan)
                 rows.append({"layer": layer.split(".")[-1], "keep": keep,
-                             "method": method, "accuracy": test(small),
+                             "method": label, "accuracy": test(small),
                              "seconds": time.perf_counter() - start})
         print(f"  done: sensitivity, {layer}", flush=True)
     return pd.DataFrame(rows)
@@ -252,8 +268,9 @@ def fmt(v: float) -> str:
 
 
 def short(df: pd.DataFrame) -> pd.DataFrame:
-    """The method columns of ``df`` in :data:`METHOD_LIST` order, short names."""
-    return df[METHOD_LIST].rename(columns=SHORT)
+    """The method columns of ``df`` (then any variants), in order, short names."""
+    columns = METHOD_LIST + [v for v in VARIANTS if v in df.columns]
+    return df[columns].rename(columns=SHORT)
 
 
 def print_part1(base: float, part1: pd.DataFrame) -> None:
@@ -284,12 +301,14 @@ def print_sensitivity(sens: pd.DataFrame) -> pd.DataFrame:
     print("\n=== 2a. each convolution compressed alone, no fine-tuning: accuracy (%) "
           "===")
     table = sens.pivot_table(index=["keep", "layer"], columns="method",
-                             values="accuracy", sort=False)[METHOD_LIST]
+                             values="accuracy", sort=False)
+    print("(trop+bias, trop+refit: TropNNC with the data-driven bias correction or "
+          "least-squares refit of the next layer, for the analysis)")
     print(short(table).to_string(float_format=fmt))
     print("mean over the settings:")
     print(short(table).mean().to_frame("mean").T.to_string(float_format=fmt))
-    stimes = short(sens.pivot_table(index="keep", columns="method", values="seconds",
-                                    sort=False))
+    stimes = short(sens.pivot_table(index="keep", columns="method",
+                                    values="seconds", sort=False))
     print("mean time per layer (s):")
     print(stimes.to_string(float_format=fmt))
     return table
@@ -310,6 +329,11 @@ def print_tally(part1: pd.DataFrame, table: Optional[pd.DataFrame]) -> None:
             print(f"  (a) TropNNC beats {other:<18s} in {wins:2d} of {n} settings "
                   f"({100 * wins / n:.0f} %, {ties} ties; target >= 80 %) -> "
                   f"{'yes' if wins >= 0.8 * n else 'NO'}")
+        for variant in VARIANTS:
+            print(f"  (a) analysis: {variant} mean {table[variant].mean():.2f} "
+                  f"({table[variant].mean() - table['thinet'].mean():+.2f} vs ThiNet; "
+                  f"beats ThiNet in {int((table[variant] > table['thinet']).sum())} "
+                  f"of {n})")
     if len(part1):
         ft = part1.pivot_table(index="schedule", columns="method",
                                values="fine-tuned", sort=False)
@@ -330,7 +354,8 @@ def print_tables(base: float, part1: pd.DataFrame, sens: pd.DataFrame,
     """The side-by-side tables and the tally (parts that ran)."""
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 30)
-    print("\nmethods: " + ", ".join(f"{v} = {k}" for k, v in SHORT.items()))
+    print("\nmethods: " + ", ".join(f"{v} = {k}" for k, v in SHORT.items())
+          + " (thinet is data-driven, the others data-free)")
     if len(part1):
         print_part1(base, part1)
     table = print_sensitivity(sens) if len(sens) else None
@@ -352,10 +377,10 @@ def main() -> None:
                         help="test images (seeded subset)")
     parser.add_argument("--calib-size", type=int, default=256,
                         help="training images given to ThiNet")
-    parser.add_argument("--ft-size", type=int, default=1000,
+    parser.add_argument("--ft-size", type=int, default=2000,
                         help="training images of the one fine-tuning epoch")
-    parser.add_argument("--lr", type=float, default=0.01,
-                        help="fine-tuning learning rate (SGD, momentum 0.9)")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="fine-tuning learning rate (Adam)")
     parser.add_argument("--repeats", type=int, default=20,
                         help="timed forward passes per latency measurement")
     parser.add_argument("--seed", type=int, default=0)
