@@ -1,11 +1,13 @@
 """LeNet-5, LeNet-300-100 and a CIFAR VGG-16, and the recipes of their checkpoints.
 
-Importing this module registers four recipes with :mod:`helpers.train`, so that
+Importing this module registers five recipes with :mod:`helpers.train`, so that
 ``python -m helpers.train lenet5_mnist`` (or ``lenet300_mnist``,
-``lenet5_fashion``, ``lenet300_fashion``) trains a network and records it in
-``checkpoints/MANIFEST.json``. Training uses the full training split that
-:func:`helpers.data.load_tensors` provides (offline: the shipped MNIST digits,
-the full Fashion-MNIST where Debian's package is installed) and reports the
+``lenet5_fashion``, ``lenet300_fashion``, ``vgg_cifar_w025``) trains a network
+and records it in ``checkpoints/MANIFEST.json``. The LeNets train on the full
+training split that :func:`helpers.data.load_tensors` provides (offline: the
+shipped MNIST digits, the full Fashion-MNIST where Debian's package is
+installed); the VGG on a seeded subset of CIFAR-10's (offline: of its
+Fashion-MNIST 32x32 substitute), see :data:`VGG_RECIPE`. Each reports the
 accuracy on the test split.
 """
 
