@@ -120,3 +120,30 @@ def summarize(
         "latency_ms": measure_latency(model, x, repeats=repeats, threads=threads),
         "sparsity": sparsity(model),
     }
+
+
+def compare_latency(
+    models: Sequence[nn.Module],
+    example: Example,
+    repeats: int = 10,
+    rounds: int = 3,
+    threads: int | None = 1,
+) -> list[float]:
+    """Latency (ms) of several models measured in interleaved rounds, best round each.
+
+    On a shared CPU the load drifts; measuring the models in turn, round after
+    round, exposes them all to the same drift, and the best round of each is the
+    least disturbed one. Compare the returned numbers as ratios.
+    """
+    if not models:
+        raise ValueError("models must hold at least one module")
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    best = [float("inf")] * len(models)
+    for _ in range(rounds):
+        for i, model in enumerate(models):
+            best[i] = min(
+                best[i],
+                measure_latency(model, example, repeats=repeats, threads=threads),
+            )
+    return best

@@ -499,3 +499,260 @@ def plot_neuron_assignments(
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- #
+# Channels of convolutional networks (chapter 9)
+# --------------------------------------------------------------------------- #
+
+
+def _fate_colors(assignment: np.ndarray) -> np.ndarray:
+    """RGB row per channel: removed grey, kept alone navy, merged by cluster colour."""
+    assignment = np.asarray(assignment, dtype=np.int64)
+    if assignment.ndim != 1:
+        raise ValueError("an assignment is one new index (or -1) per old channel")
+    sizes = np.bincount(assignment[assignment >= 0], minlength=1)
+    cmap = plt.get_cmap("tab20")  # its two blues (0, 1) are left to "kept"
+    rows = np.empty((len(assignment), 3))
+    for j, k in enumerate(assignment):
+        if k < 0:
+            rows[j] = (0.88, 0.88, 0.88)
+        elif sizes[k] == 1:
+            rows[j] = (0.10, 0.15, 0.45)
+        else:
+            rows[j] = cmap(2 + int(k) % 18)[:3]
+    return rows
+
+
+def plot_channel_fates(
+    assignments: dict[str, dict[str, np.ndarray]],
+    order: dict[str, np.ndarray] | None = None,
+    title: str = "Which channels each method keeps or merges",
+) -> Figure:
+    """One strip per method and layer: each old channel removed, kept or merged.
+
+    ``assignments[method][layer][j]`` is the new channel that represents old
+    channel ``j`` (-1: removed), as in ``LayerPlan.assignment``. Grey: removed;
+    navy: kept on its own; any other colour: merged with the channels of the
+    same colour. ``order[layer]`` (optional) permutes the channels on the x axis,
+    e.g. by decreasing L1 norm.
+    """
+    if not assignments or not all(assignments.values()):
+        raise ValueError("assignments must map methods to non-empty {layer: array}")
+    methods = list(assignments)
+    layers = list(dict.fromkeys(name for per in assignments.values() for name in per))
+    for method in methods:
+        missing = [name for name in layers if name not in assignments[method]]
+        if missing:
+            raise ValueError(f"method {method!r} has no assignment for {missing}")
+    fig, axes = plt.subplots(
+        1,
+        len(layers),
+        figsize=(3.6 * len(layers) + 1.5, 0.45 * len(methods) + 1.6),
+        squeeze=False,
+    )
+    for ax, layer in zip(axes[0], layers):
+        n = len(assignments[methods[0]][layer])
+        perm = (
+            np.arange(n)
+            if order is None or layer not in order
+            else np.asarray(order[layer])
+        )
+        if sorted(perm.tolist()) != list(range(n)):
+            raise ValueError(f"order[{layer!r}] is not a permutation of {n} channels")
+        image = []
+        for method in methods:
+            fate = np.asarray(assignments[method][layer])
+            if len(fate) != n:
+                raise ValueError(
+                    f"{method!r} gives {len(fate)} channels for "
+                    f"{layer!r}, another method {n}"
+                )
+            image.append(_fate_colors(fate)[perm])
+        ax.imshow(np.stack(image), aspect="auto", interpolation="nearest")
+        ax.set_yticks(range(len(methods)))
+        ax.set_yticklabels(methods if ax is axes[0][0] else [], fontsize=8)
+        ax.set_xlabel("channel" + (" (sorted)" if order else ""))
+        ax.set_title(f"{layer} ({n} channels)", fontsize=9)
+    patches = [
+        plt.Rectangle((0, 0), 1, 1, color=c)
+        for c in [(0.88, 0.88, 0.88), (0.10, 0.15, 0.45), plt.get_cmap("tab20")(2)]
+    ]
+    fig.legend(
+        patches,
+        ["removed", "kept on its own", "merged (one colour per cluster)"],
+        loc="lower center",
+        ncol=3,
+        fontsize=8,
+        bbox_to_anchor=(0.5, -0.01),
+    )
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def accuracy_flops_slider(
+    results: pd.DataFrame,
+    baseline: float | None = None,
+    title: str = "Accuracy and FLOPs of every method; slide the kept fraction",
+) -> go.Figure:
+    """Plotly bars (accuracy, FLOPs) per method with a slider over the kept fraction.
+
+    ``results`` has columns method, keep, accuracy (0..1), flops_pct (FLOPs as %
+    of the uncompressed model) and optionally accuracy_ft. The slider is made of
+    plotly frames, so it works in a static HTML page without a kernel.
+    """
+    import plotly.graph_objects as go
+    from matplotlib.colors import to_hex
+    from plotly.subplots import make_subplots
+
+    _need(results, ["method", "keep", "accuracy", "flops_pct"])
+    methods = list(dict.fromkeys(results["method"]))
+    keeps = sorted(results["keep"].unique(), reverse=True)
+    tuned = "accuracy_ft" in results and results["accuracy_ft"].notna().any()
+
+    def column(keep: float, name: str) -> list[float]:
+        """``name`` per method at ``keep`` (NaN where a method has no row)."""
+        rows = results[results["keep"] == keep].set_index("method")
+        return [float(rows[name].get(m, np.nan)) for m in methods]
+
+    def traces(keep: float) -> list:
+        """The bars of one kept fraction, always in the same order."""
+        colors = [to_hex(_color(m)) for m in methods]
+        out = [
+            go.Bar(
+                x=methods,
+                y=[100 * a for a in column(keep, "accuracy")],
+                name="as compressed",
+                marker_color=colors,
+                xaxis="x",
+                yaxis="y",
+            )
+        ]
+        if tuned:
+            out.append(
+                go.Bar(
+                    x=methods,
+                    y=[100 * a for a in column(keep, "accuracy_ft")],
+                    name="after fine-tuning",
+                    marker_color=colors,
+                    marker_pattern_shape="/",
+                    xaxis="x",
+                    yaxis="y",
+                )
+            )
+        out.append(
+            go.Bar(
+                x=methods,
+                y=column(keep, "flops_pct"),
+                name="FLOPs",
+                marker_color="dimgray",
+                xaxis="x2",
+                yaxis="y2",
+                showlegend=False,
+            )
+        )
+        return out
+
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.62, 0.38],
+        subplot_titles=("test accuracy", "FLOPs per image"),
+    )
+    for trace in traces(keeps[0]):
+        fig.add_trace(trace)
+    names = [f"{100 * k:g} %" for k in keeps]
+    fig.frames = [go.Frame(data=traces(k), name=n) for k, n in zip(keeps, names)]
+    steps = [
+        {
+            "label": n,
+            "method": "animate",
+            "args": [
+                [n],
+                {
+                    "mode": "immediate",
+                    "frame": {"duration": 0, "redraw": True},
+                    "transition": {"duration": 0},
+                },
+            ],
+        }
+        for n in names
+    ]
+    if baseline is not None:
+        fig.add_hline(
+            y=100 * baseline,
+            line_dash="dot",
+            row=1,
+            col=1,
+            annotation_text="uncompressed",
+        )
+    fig.update_yaxes(title_text="accuracy (%)", range=[0, 100], row=1, col=1)
+    fig.update_yaxes(
+        title_text="FLOPs (% of the original)", range=[0, 105], row=1, col=2
+    )
+    fig.update_xaxes(title_text="method", row=1, col=1)
+    fig.update_xaxes(title_text="method", row=1, col=2)
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        height=480,
+        sliders=[
+            {
+                "active": 0,
+                "pad": {"t": 90},
+                "steps": steps,
+                "currentvalue": {"prefix": "channels kept per layer: "},
+            }
+        ],
+    )
+    return fig
+
+
+def plot_latency_vs_flops(
+    costs: pd.DataFrame,
+    title: str = "Measured CPU latency vs FLOPs, relative to the uncompressed model",
+) -> Figure:
+    """Latency ratio against FLOPs ratio per compressed model; the diagonal is y = x.
+
+    ``costs`` has columns model, setting, flops_ratio and latency_ratio (compressed
+    over uncompressed, both in (0, 1]).
+    """
+    _need(costs, ["model", "setting", "flops_ratio", "latency_ratio"])
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    markers = "osD^v<>"
+    for i, (model, rows) in enumerate(costs.groupby("model", sort=False)):
+        ax.scatter(
+            100 * rows["flops_ratio"],
+            100 * rows["latency_ratio"],
+            s=45,
+            marker=markers[i % len(markers)],
+            label=model,
+            zorder=3,
+        )
+        for _, row in rows.iterrows():
+            ax.annotate(
+                str(row["setting"]),
+                (100 * row["flops_ratio"], 100 * row["latency_ratio"]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+    top = 100 * max(1.0, float(costs[["flops_ratio", "latency_ratio"]].max().max()))
+    ax.plot(
+        [0, top],
+        [0, top],
+        color="black",
+        lw=0.8,
+        ls="--",
+        label="latency ratio = FLOPs ratio",
+    )
+    ax.set_xlim(0, top * 1.05)
+    ax.set_ylim(0, top * 1.05)
+    ax.set_xlabel("FLOPs (% of the uncompressed model)")
+    ax.set_ylabel("CPU latency (% of the uncompressed model)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
