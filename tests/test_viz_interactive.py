@@ -95,3 +95,17 @@ def test_slider_filters_kept_moves_marker_and_bars():
         vm.slider_filters_kept(curves.drop(columns="order"), per_digit, 0.9)
     with pytest.raises(ValueError, match="at least two"):
         vm.slider_filters_kept(curves, {1: per_digit[1]}, 0.9)
+
+
+def test_frame_steps_jump_to_named_frames_without_a_kernel():
+    """Each step animates to its own frame at once; labels default to the names."""
+    from helpers.viz import frame_steps
+
+    steps = frame_steps(["a", "b"], redraw=False)
+    assert [s["label"] for s in steps] == ["a", "b"]
+    assert [s["args"][0] for s in steps] == [["a"], ["b"]]
+    assert all(s["method"] == "animate" for s in steps)
+    assert steps[0]["args"][1]["frame"] == {"duration": 0, "redraw": False}
+    assert [s["label"] for s in frame_steps(["a"], ["K = 1"])] == ["K = 1"]
+    with pytest.raises(ValueError, match="labels"):
+        frame_steps(["a", "b"], ["only one"])

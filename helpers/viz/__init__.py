@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
@@ -12,3 +14,27 @@ def new_axes(ax: plt.Axes | None, size: tuple[float, float]) -> tuple[Figure, pl
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=size)
     return fig, ax
+
+
+def frame_steps(
+    names: Sequence[str], labels: Sequence[str] | None = None, redraw: bool = True
+) -> list[dict]:
+    """Plotly slider steps that jump to the named frames: sliders need no kernel."""
+    labels = list(names) if labels is None else list(labels)
+    if len(labels) != len(names):
+        raise ValueError(f"{len(names)} frame names but {len(labels)} labels")
+    return [
+        {
+            "label": label,
+            "method": "animate",
+            "args": [
+                [name],
+                {
+                    "mode": "immediate",
+                    "frame": {"duration": 0, "redraw": redraw},
+                    "transition": {"duration": 0},
+                },
+            ],
+        }
+        for name, label in zip(names, labels)
+    ]

@@ -12,6 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
+from helpers.viz import frame_steps
 from helpers.zonotopes import zonotope_vertices
 
 #: One colour per method, shared by every figure of the chapter.
@@ -395,17 +396,7 @@ def slider_compression(
         for kp in keeps
     ]
     fig.frames = frames
-    steps = [
-        {
-            "args": [
-                [f.name],
-                {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"},
-            ],
-            "label": f.name,
-            "method": "animate",
-        }
-        for f in frames
-    ]
+    steps = frame_steps([f.name for f in frames])
     if baseline is not None:
         fig.add_hline(
             y=100 * baseline,
@@ -664,21 +655,7 @@ def accuracy_flops_slider(
         fig.add_trace(trace)
     names = [f"{100 * k:g} %" for k in keeps]
     fig.frames = [go.Frame(data=traces(k), name=n) for k, n in zip(keeps, names)]
-    steps = [
-        {
-            "label": n,
-            "method": "animate",
-            "args": [
-                [n],
-                {
-                    "mode": "immediate",
-                    "frame": {"duration": 0, "redraw": True},
-                    "transition": {"duration": 0},
-                },
-            ],
-        }
-        for n in names
-    ]
+    steps = frame_steps(names)
     if baseline is not None:
         fig.add_hline(
             y=100 * baseline,

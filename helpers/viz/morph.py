@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from plotly.subplots import make_subplots
 
 from helpers.morph import maxplus, winners
+from helpers.viz import frame_steps
 
 __all__ = [
     "plot_maxplus_2d",
@@ -148,17 +149,7 @@ def slider_maxplus_bias(
 
     frames = [go.Frame(data=[trace(bv)], name=f"{bv:.2f}") for bv in biases]
     fig = go.Figure(data=[trace(biases[0])], frames=frames)
-    steps = [
-        {
-            "args": [
-                [f.name],
-                {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"},
-            ],
-            "label": f.name,
-            "method": "animate",
-        }
-        for f in frames
-    ]
+    steps = frame_steps([f.name for f in frames])
     w1, w2 = w[0].tolist()
     fig.update_layout(
         title=f"y = max(x1 {w1:+.2f}, x2 {w2:+.2f}, b): who wins as the bias b moves "
@@ -425,17 +416,7 @@ def slider_filters_kept(
         go.Frame(data=moving(k), name=str(k), traces=[start, start + 1]) for k in ks
     ]
     fig.frames = frames
-    steps = [
-        {
-            "args": [
-                [f.name],
-                {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"},
-            ],
-            "label": f.name,
-            "method": "animate",
-        }
-        for f in frames
-    ]
+    steps = frame_steps([f.name for f in frames])
     fig.update_xaxes(title_text="filters kept (log scale)", type="log", row=1, col=1)
     fig.update_xaxes(title_text="digit", dtick=1, row=1, col=2)
     fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100], row=1, col=1)

@@ -29,6 +29,7 @@ from helpers.polytopes import (
     upper_hull,
 )
 from helpers.tropical import TropicalPolynomial
+from helpers.viz import frame_steps
 from helpers.viz import new_axes as _new_axes
 
 __all__ = [
@@ -101,21 +102,7 @@ def _with_coefficient(
 
 def _slider(names: list[str], label: str, redraw: bool) -> list[dict]:
     """A plotly slider whose steps jump to the named frames (no kernel needed)."""
-    steps = [
-        {
-            "label": name,
-            "method": "animate",
-            "args": [
-                [name],
-                {
-                    "mode": "immediate",
-                    "frame": {"duration": 0, "redraw": redraw},
-                    "transition": {"duration": 0},
-                },
-            ],
-        }
-        for name in names
-    ]
+    steps = frame_steps(names, redraw=redraw)
     return [
         {
             "active": 0,

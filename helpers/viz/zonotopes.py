@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 
 from helpers.polytopes import affine_frame, convex_hull
 from helpers.regions import Region
+from helpers.viz import frame_steps
 from helpers.viz import new_axes as _new_axes
 from helpers.zonotopes import RANK_RTOL, point_polytope_distance, zonotope_vertices
 
@@ -266,21 +267,7 @@ def slider_activation_regions(
         )
         for i, (regs, v, n) in enumerate(zip(regions_by_step, values, names))
     ]
-    steps = [
-        {
-            "label": f"{v:g}",
-            "method": "animate",
-            "args": [
-                [n],
-                {
-                    "mode": "immediate",
-                    "frame": {"duration": 0, "redraw": True},
-                    "transition": {"duration": 0},
-                },
-            ],
-        }
-        for v, n in zip(values, names)
-    ]
+    steps = frame_steps(names, [f"{v:g}" for v in values])
     allv = np.vstack([r.vertices for r in regions_by_step[0]])
     fig.update_layout(
         title={"text": subtitle(0)},
@@ -578,21 +565,7 @@ def zonotope_buildup_figure(G: np.ndarray, title: str) -> go.Figure:
         for k, name in zip(range(1, len(G) + 1), names)
     ]
     fig = go.Figure(data=frames[0].data, frames=frames)
-    steps = [
-        {
-            "label": str(k),
-            "method": "animate",
-            "args": [
-                [name],
-                {
-                    "mode": "immediate",
-                    "frame": {"duration": 0, "redraw": True},
-                    "transition": {"duration": 0},
-                },
-            ],
-        }
-        for k, name in zip(range(1, len(G) + 1), names)
-    ]
+    steps = frame_steps(names, [str(k) for k in range(1, len(G) + 1)])
     fig.update_layout(
         title=title,
         xaxis={"range": xr, "title": "coordinate 1"},
@@ -812,20 +785,7 @@ def merge_slider_figure(
                 },
             )
         )
-        steps.append(
-            {
-                "label": str(state["k"]),
-                "method": "animate",
-                "args": [
-                    [name],
-                    {
-                        "mode": "immediate",
-                        "frame": {"duration": 0, "redraw": True},
-                        "transition": {"duration": 0},
-                    },
-                ],
-            }
-        )
+        steps.extend(frame_steps([name], [str(state["k"])]))
     fig.frames = frames
     axes = {
         "xaxis_title": "c*w1",
