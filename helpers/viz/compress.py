@@ -28,6 +28,9 @@ METHOD_COLORS = {
     "magnitude+refit": "tab:brown",
     "neural_path_kmeans+refit": "tab:green",
     "tropnnc+bias": "tab:green",
+    # CSS and matplotlib share these names, so plotly and matplotlib figures agree
+    "l1_filter": "darkgoldenrod",
+    "channel_similarity": "teal",
 }
 
 
