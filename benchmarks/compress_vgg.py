@@ -33,7 +33,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from typing import Any
 
@@ -43,12 +42,14 @@ import torch
 from torch import nn
 
 import helpers  # noqa: F401  (must precede torchvision)
-from helpers.compress import METHODS, apply_plan, compress
+from helpers.compress import METHODS, apply_plan, compress, is_data_driven
 from helpers.data import load_tensors
 from helpers.metrics import compare_latency, count_flops, count_parameters
 from helpers.models import conv_names, pruned_a_fractions
 from helpers.recipes import load_or_train
-from helpers.train import evaluate, fit, seed_everything
+from helpers.train import seed_everything
+
+from common import SuffixEvaluator, accuracy, fine_tuned
 
 CHECKPOINT = "vgg_cifar_w025"
 WIDTH = 0.25
@@ -62,7 +63,6 @@ METHOD_LIST = [
     "random",
     "thinet",
 ]
-DATA_DRIVEN = {"thinet"}
 KEEPS = (0.75, 0.5, 0.25)
 SENSITIVITY_KEEPS = (0.5, 0.25)
 CUMULATIVE_KEEP = 0.5
@@ -96,73 +96,9 @@ def plan_for(
     **options: Any,
 ) -> Any:
     """One method's plan for one layer (data and reference only when data-driven)."""
-    driven = method in DATA_DRIVEN or "refit" in options
+    driven = is_data_driven(method, **options)
     extra = {"data": calib, "reference": reference} if driven else {}
     return METHODS[method](model, layer, keep, seed=seed, **extra, **options)
-
-
-class SuffixEvaluator:
-    """Accuracy of a VGG whose convolutions from ``start`` on may have changed.
-
-    The features before ``start`` are computed once on the test images; each
-    model is then run from ``start`` on (the same modules as its forward pass,
-    checked on construction against the full forward pass).
-    """
-
-    def __init__(self, net: nn.Module, start: str, x: torch.Tensor, y: torch.Tensor):
-        names = list(net.features._modules)
-        self.index = names.index(start.split(".")[-1])
-        with torch.no_grad():
-            self.inputs = torch.cat(
-                [net.features[: self.index](xb) for xb in x.split(500)]
-            )
-        self.y = y
-        full = 100 * evaluate(net, (x, y))["accuracy"]
-        if abs(self(net) - full) > 1e-9:
-            raise RuntimeError("the suffix does not reproduce the network's accuracy")
-
-    @torch.no_grad()
-    def __call__(self, model: nn.Module) -> float:
-        """Test accuracy (%) of ``model``."""
-        model.eval()
-        correct = 0
-        for xb, yb in zip(self.inputs.split(500), self.y.split(500)):
-            h = model.features[self.index :](xb)
-            logits = model.classifier(model.flatten(model.avgpool(h)))
-            correct += int((logits.argmax(1) == yb).sum())
-        return 100 * correct / len(self.y)
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Test accuracy in %."""
-    return 100 * evaluate(model, (x, y))["accuracy"]
-
-
-def fine_tuned(
-    model: nn.Module,
-    ft: tuple[torch.Tensor, torch.Tensor],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    lr: float,
-) -> float:
-    """Accuracy (%) after one epoch of Adam (batch 64) on ``ft``.
-
-    Adam rather than SGD: merged layers come out in another per-channel scale
-    (TropNNC's unit gauge), and SGD at one learning rate for every layer was
-    measured to diverge on them where Adam's per-weight steps do not.
-    """
-    model = copy.deepcopy(model)
-    fit(
-        model,
-        ft,
-        epochs=1,
-        lr=lr,
-        optimizer="adam",
-        batch_size=64,
-        progress=False,
-        seed=0,
-    )
-    return accuracy(model, x, y)
 
 
 def all_layers(
@@ -193,7 +129,7 @@ def all_layers(
                 keep,
                 layers=layers,
                 seed=args.seed,
-                data=data["calib"] if method in DATA_DRIVEN else None,
+                data=data["calib"] if is_data_driven(method) else None,
             )
             seconds = time.process_time() - start
             if latency is None:  # same shapes for every method at one schedule

@@ -20,7 +20,6 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,9 @@ from helpers.compress import compress, hidden_layers, load_unit_stats
 from helpers.data import load_tensors
 from helpers.metrics import count_flops, count_parameters, measure_latency
 from helpers.recipes import load_or_train
-from helpers.train import checkpoint_dir, evaluate, fit, seed_everything
+from helpers.train import checkpoint_dir, seed_everything
+
+from common import accuracy, fine_tuned, provenance, write_csv
 
 LENETS = {
     "lenet5_mnist": "mnist",
@@ -61,34 +62,6 @@ LENET_VARIANTS = [v for v in VARIANTS if v != "channel_similarity"]
 VGG_VARIANTS = [v for v in VARIANTS if v != "neural_path_kmeans"]
 HYBRID_HEADS = ("relu", "maxout", "dense", "sparse")
 HYBRID_RATIOS = (0.7, 0.8, 0.9, 0.95)
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Test accuracy in %."""
-    return 100 * evaluate(model, (x, y))["accuracy"]
-
-
-def fine_tuned(
-    model: nn.Module,
-    ft: tuple[torch.Tensor, torch.Tensor],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    lr: float,
-    optimizer: str,
-) -> float:
-    """Accuracy (%) after one epoch on ``ft`` (batch 64), on a copy of ``model``."""
-    model = copy.deepcopy(model)
-    fit(
-        model,
-        ft,
-        epochs=1,
-        lr=lr,
-        optimizer=optimizer,
-        batch_size=64,
-        progress=False,
-        seed=0,
-    )
-    return accuracy(model.eval(), x, y)
 
 
 def measure(
@@ -307,8 +280,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     pd.set_option("display.width", 200)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     if args.csv:
-        from stats_correction import provenance, write_csv
-
         write_csv(df, args.csv, provenance(args, seconds, list(df["data"])))
     print(f"\ntotal wall time {seconds:.0f} s ({torch.get_num_threads()} threads)")
     return df

@@ -58,6 +58,8 @@ from helpers.models import conv_names
 from helpers.recipes import load_or_train
 from helpers.train import checkpoint_dir, seed_everything
 
+from common import SuffixEvaluator, provenance, write_csv
+
 VGG = "vgg_cifar_w025"
 LENETS = {
     "lenet5_mnist": "mnist",
@@ -115,37 +117,6 @@ def record_lenet_stats() -> None:
             f"{name}: wrote {stats_path(name).name} ({len(x):,} images, layers "
             f"{layers})"
         )
-
-
-class VGGFrom:
-    """Accuracy of VGGs that differ from ``net`` only from convolution ``start`` on.
-
-    The input of ``start`` on the test images is computed once; each model runs
-    ``features`` from there, then its classifier (checked against the full
-    forward pass on construction).
-    """
-
-    def __init__(self, net: nn.Module, start: str, x: torch.Tensor, y: torch.Tensor):
-        self.index = list(net.features._modules).index(start.split(".")[-1])
-        with torch.no_grad():
-            self.inputs = torch.cat(
-                [net.features[: self.index](xb) for xb in x.split(500)]
-            )
-            full = torch.cat([net(xb).argmax(1) for xb in x.split(500)])
-        self.y = y
-        if abs(self(net) - 100 * float((full == y).double().mean())) > 1e-9:
-            raise RuntimeError("running from the layer does not reproduce the net")
-
-    @torch.no_grad()
-    def __call__(self, model: nn.Module) -> float:
-        """Test accuracy (%) of ``model``."""
-        model.eval()
-        correct = 0
-        for xb, yb in zip(self.inputs.split(500), self.y.split(500)):
-            h = model.features[self.index :](xb)
-            logits = model.classifier(model.flatten(model.avgpool(h)))
-            correct += int((logits.argmax(1) == yb).sum())
-        return 100 * correct / len(self.y)
 
 
 class LeNetHead:
@@ -303,7 +274,7 @@ def vgg_part(args: argparse.Namespace) -> pd.DataFrame:
         convs = convs[::4]
     rows = []
     for layer in convs:
-        test = VGGFrom(net, layer, x, y)
+        test = SuffixEvaluator(net, layer, x, y)
         base = test(net)
         for keep in args.vgg_keeps:
             row = run_setting(net, [layer], keep, test, calib, options, args.seed)
@@ -327,7 +298,7 @@ def vgg_part(args: argparse.Namespace) -> pd.DataFrame:
                 + f", corr {corr:.2f}",
                 flush=True,
             )
-    test = VGGFrom(net, convs[0], x, y)
+    test = SuffixEvaluator(net, convs[0], x, y)
     base = test(net)
     every = hidden_layers(net)
     chosen: dict[str, Any] | None = None
@@ -411,48 +382,6 @@ def print_report(df: pd.DataFrame) -> None:
             f"    predicted vs measured shift: median correlation "
             f"{corr['shift corr'].median():.2f} over {len(corr)} single layers"
         )
-
-
-def provenance(
-    args: argparse.Namespace, seconds: float, data: list[str]
-) -> dict[str, Any]:
-    """What produced a results file: commit, date, versions, threads, data, options."""
-    import subprocess
-
-    try:
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    options = {
-        k: v
-        for k, v in vars(args).items()
-        if k not in ("csv", "command") and not isinstance(v, Path)
-    }
-    return {
-        "commit": commit,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "data": " | ".join(sorted(set(data))),
-        "options": options,
-        "wall seconds": round(seconds),
-    }
-
-
-def write_csv(df: pd.DataFrame, path: Path, meta: dict[str, Any]) -> None:
-    """A CSV whose first lines (``# key: value``) record its provenance."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        for key, value in meta.items():
-            f.write(f"# {key}: {value}\n")
-        df.to_csv(f, index=False)
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
