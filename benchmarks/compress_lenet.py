@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -32,6 +33,8 @@ from helpers.compress import METHODS, apply_plan, compress
 from helpers.data import load_tensors
 from helpers.recipes import load_or_train
 from helpers.train import evaluate, seed_everything
+
+from common import provenance, write_csv
 
 #: Column -> (method, options). Data-free columns first, then data-driven ones.
 DATA_FREE: dict[str, tuple[str, dict[str, Any]]] = {
@@ -241,7 +244,7 @@ def print_tables(df: pd.DataFrame) -> None:
             )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -266,7 +269,9 @@ def main() -> None:
         default=3,
         help="seeds averaged for the seeded data-free methods",
     )
-    parser.add_argument("--csv", help="also write every measurement to this CSV file")
+    parser.add_argument(
+        "--csv", help="also write every measurement, with its provenance, to this CSV"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -274,7 +279,7 @@ def main() -> None:
         help="torch CPU threads (LeNets are too small to gain from "
         "more; on a shared CPU extra threads slow them down)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     datasets = ["mnist"] if args.quick else list(DATASETS)
     keeps = (0.25, 0.05) if args.quick else KEEPS
@@ -284,7 +289,8 @@ def main() -> None:
     )
     print_tables(df)
     if args.csv:
-        df.to_csv(args.csv, index=False)
+        meta = provenance(args, time.perf_counter() - start, list(df["dataset"]))
+        write_csv(df, Path(args.csv), meta)
     print(
         f"\ntotal wall time {time.perf_counter() - start:.0f} s "
         f"({torch.get_num_threads()} torch threads)"

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ from helpers.models import conv_names, pruned_a_fractions
 from helpers.recipes import load_or_train
 from helpers.train import seed_everything
 
-from common import SuffixEvaluator, accuracy, fine_tuned
+from common import SuffixEvaluator, accuracy, fine_tuned, provenance, write_csv
 
 CHECKPOINT = "vgg_cifar_w025"
 WIDTH = 0.25
@@ -435,7 +436,7 @@ def print_tables(
     print_tally(part1, table)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -496,8 +497,12 @@ def main() -> None:
         choices=["all", "sensitivity", "cumulative"],
         help="parts to skip",
     )
-    parser.add_argument("--csv", help="prefix of CSV files to write the raw rows to")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--csv",
+        help="prefix of the CSV files (PREFIX_all.csv, PREFIX_sensitivity.csv, "
+        "PREFIX_cumulative.csv) to write the rows to, with their provenance",
+    )
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.test_size, args.ft_size = min(args.test_size, 500), min(args.ft_size, 500)
@@ -544,8 +549,9 @@ def main() -> None:
     )
     print_tables(base, part1, sens, cum)
     if args.csv:
+        meta = provenance(args, time.perf_counter() - start, [source.name])
         for name, df in (("all", part1), ("sensitivity", sens), ("cumulative", cum)):
-            df.to_csv(f"{args.csv}_{name}.csv", index=False)
+            write_csv(df.assign(data=source.name), Path(f"{args.csv}_{name}.csv"), meta)
     if args.torchvision:
         tv = torchvision_table(args)
         print(

@@ -28,6 +28,7 @@ from helpers.compress import (
     zonotope_kmeans,
 )
 from helpers.compress.refit import consumer_rows
+from helpers.compress.surgery import plan_rows
 from helpers.compress.thinet import greedy_removal
 from helpers.metrics import count_flops, count_parameters
 
@@ -149,6 +150,54 @@ def test_duplicates_in_float32_lenet_shape():
     x = torch.rand(500, 20)
     assert small.fc1.out_features == 30
     assert (small(x) - net(x)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("gauge", ["unit", "raw", "generator"])
+def test_tropnnc_keeping_every_neuron_returns_the_trained_weights(gauge):
+    # leaving the gauge: a group of one gets its own weights back, not a unit kernel
+    torch.manual_seed(4)
+    net = MLP().double()
+    small = compress(net, "tropnnc", 1.0, layers=["fc1"], gauge=gauge)
+    rows = torch.cat([net.fc1.weight, net.fc1.bias[:, None]], 1)
+    new = torch.cat([small.fc1.weight, small.fc1.bias[:, None]], 1)
+    order = [int((rows - r).norm(dim=1).argmin()) for r in new]
+    assert sorted(order) == list(range(12))
+    assert torch.allclose(new, rows[order], atol=1e-9)
+    assert torch.allclose(small.fc2.weight, net.fc2.weight[:, order], atol=1e-9)
+
+
+@FAST
+@given(seed=st.integers(0, 10_000), keep=st.sampled_from([0.25, 0.5, 0.75]))
+def test_tropnnc_merged_neurons_keep_their_group_scale(seed, keep):
+    # |a~_k| <= the weighted mean of |a_j| over its group (a mean of unit vectors,
+    # rescaled): merged layers stay in the trained scale, stacked or not
+    torch.manual_seed(seed)
+    net = MLP().double()
+    with torch.no_grad():
+        net.fc1.weight *= torch.rand(12, 1, dtype=torch.float64) * 10 + 0.1
+    view = neuron_view(net, "fc1")
+    plan = tropnnc(net, "fc1", keep, seed=seed)
+    norms = np.linalg.norm(view.A, axis=1)
+    weights = np.linalg.norm(view.C * norms[:, None], axis=1)
+    new_a, _, _ = plan_rows(plan)
+    for k, row in enumerate(new_a):
+        group = plan.assignment == k
+        mean = np.average(norms[group], weights=weights[group])
+        assert np.linalg.norm(row) <= mean * (1 + 1e-9)
+        assert np.linalg.norm(row) >= 0.0
+    # the same function as the merge left in the unit gauge (rows of norm <= 1)
+    unit_a, unit_c = view.A / norms[:, None], view.C * norms[:, None]
+    x = np.random.default_rng(seed).normal(size=(64, 7))
+    x[:, -1] = 1.0
+    k = int(plan.assignment.max()) + 1
+    out_unit = np.zeros((64, unit_c.shape[1]))
+    for g in range(k):
+        group = plan.assignment == g
+        a = np.average(unit_a[group], axis=0, weights=weights[group])
+        out_unit += np.maximum(x @ a, 0)[:, None] * unit_c[group].sum(0)[None]
+    _, new_c, _ = plan_rows(plan)
+    out_plan = np.maximum(x @ new_a.T, 0) @ new_c
+    assert np.allclose(out_plan, out_unit, atol=1e-9)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

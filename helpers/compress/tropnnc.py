@@ -69,7 +69,13 @@ def merge_weighted(
     seed: int = 0,
     n_init: int = N_INIT,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """TropNNC on raw rows: new ``A``, new ``C``, assignment and gauge scales."""
+    """TropNNC on raw rows: new ``A``, new ``C``, assignment and comparison scales.
+
+    k-means runs in ``gauge``; each merged neuron is then returned in its group's
+    scale (the weighted mean of the group's ``1 / s_j``), which leaves the
+    function unchanged. ``scales[j]`` puts old neuron ``j`` in the scale of its
+    merged neuron, so the bound of chapter 4 compares like with like.
+    """
     scales = gauge_scales(A, C, gauge)
     As, Cs = A * scales[:, None], C / scales[:, None]
     weights = np.linalg.norm(Cs, axis=1)
@@ -82,7 +88,13 @@ def merge_weighted(
     assignment[idx] = labels
     new_a = weighted_means(As[idx], labels, weights[idx])
     new_c = cluster_sums(Cs[idx], labels)
-    return new_a, new_c, assignment, scales
+    # Leave the gauge: rescale each merged neuron by its group's weighted mean of
+    # 1 / s_j (c relu(a.x) is unchanged). A group of one gets back its trained
+    # weights exactly, and a stack of merged layers keeps its activations' scale.
+    back = weighted_means((1.0 / scales[idx])[:, None], labels, weights[idx])[:, 0]
+    scales = scales.copy()
+    scales[idx] *= back[labels]
+    return new_a * back[:, None], new_c / back[:, None], assignment, scales
 
 
 def tropnnc(
