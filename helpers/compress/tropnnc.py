@@ -3,9 +3,11 @@
 Neuron ``j`` contributes ``c_j relu(a_j . x^)`` to the consumer. TropNNC groups
 the ``a_j`` by weighted k-means with weights ``|c_j|`` and replaces each group
 by one neuron: its ``a`` is the weighted mean of the group, its outgoing column
-the sum of the group's ``c_j``. The error on ``|x| <= r`` is then at most
-``sqrt(1 + r^2) sum_j |c_j| |a_j - a~_k(j)|`` (the bound derived in chapter 4),
-the weighted, non-squared k-means cost.
+the sum of the group's ``c_j``; the merged neuron is then rescaled back out of
+the gauge (below) by its group's mean scale, which keeps activations in the
+trained scale when several merged layers are stacked. The error on ``|x| <= r``
+is then at most ``sqrt(1 + r^2) sum_j |c_j| |a_j - a~_k(j)|`` (the bound derived
+in chapter 4), the weighted, non-squared k-means cost.
 
 On a convolutional layer a neuron is an output channel: ``a_j`` is its
 kernel (BatchNorm folded) and bias, ``c_j`` the next layer's kernels for that
