@@ -13,7 +13,8 @@ Rows:
   ``maxplus_block_mnist`` (64 filters): the count rule at several thresholds tau
   (each class keeps its own winning filters), the top k filters by wins for k =
   50, 25 and 10 % of the filters (every class sees every kept filter), both
-  counted on the calibration images (data-driven); the weight rule at t = 0.6
+  counting wins on the calibration images (``--calib-size`` training images,
+  as the data-driven methods above use); the weight rule at t = 0.6
   and k filters drawn at random with a fixed seed (data-free). "keep" is the
   fraction of filters kept and "setting" the threshold or k;
 * the hybrid heads' L1 grid of chapter 6 (unstructured, matched budgets, r1 =
@@ -295,8 +296,11 @@ def shared(idx: torch.Tensor, classes: int, filters: int) -> torch.Tensor:
 def maxplus_selections(
     args: argparse.Namespace,
 ) -> list[tuple[str, str, bool, Any]]:
-    """(method, setting, data used, rule) of every max-plus row; a rule maps
-    ``(net, calibration images, labels)`` to a keep pattern (classes, filters)."""
+    """(method, setting, data used, rule) of every max-plus row.
+
+    A rule maps ``(net, calibration images, labels)`` to a keep pattern of
+    shape (classes, filters); the random draws share one seeded permutation.
+    """
     quick = args.quick
     taus = MAXPLUS_TAUS[:1] if quick else MAXPLUS_TAUS
     fractions = MAXPLUS_FRACTIONS[1:2] if quick else MAXPLUS_FRACTIONS
