@@ -111,6 +111,8 @@ MAXPLUS_TAUS = (0.0, 0.2, 0.5)
 MAXPLUS_FRACTIONS = (0.5, 0.25, 0.1)
 MAXPLUS_T = 0.6
 PARTS = ["lenet", "vgg", "maxplus", "hybrid"]
+#: Learning rate of the one fine-tuning epoch (Adam, batch 64) of every row.
+FT_LR = 1e-4
 
 
 def architecture(model: nn.Module) -> tuple:
@@ -253,7 +255,7 @@ def model_rows(
         "ft": (x_ft, y_ft),
         "conv": conv,
         "batch": 64,
-        "lr": 1e-4,
+        "lr": FT_LR,
         "optimizer": "adam",
         "name": name,
         "ref": net,
@@ -379,7 +381,7 @@ def maxplus_rows(args: argparse.Namespace, latency: Latency) -> list[dict[str, A
         start = time.perf_counter()
         small = net.prune(rule(net, x_cal, y_cal))
         seconds = time.perf_counter() - start
-        tuned = fine_tuned(small, (x_ft, y_ft), x, y, 1e-4, "adam")
+        tuned = fine_tuned(small, (x_ft, y_ft), x, y, FT_LR, "adam")
         rows.append(
             {
                 **row(small, tuned),
@@ -471,7 +473,7 @@ def hybrid_rows(args: argparse.Namespace, latency: Latency) -> list[dict[str, An
             start = time.perf_counter()
             pruned = prune_head(net.head, r, r)
             seconds = time.perf_counter() - start
-            tuned = fine_tune_pruned(pruned, feats_ft, y_ft, epochs=1, lr=1e-4)
+            tuned = fine_tune_pruned(pruned, feats_ft, y_ft, epochs=1, lr=FT_LR)
             rows.append(
                 {
                     **base,
