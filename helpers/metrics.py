@@ -2,7 +2,13 @@
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode``, which counts the
 matrix products and convolutions of one forward pass (a multiply-add is two
-FLOPs; element-wise operations such as ReLU and pooling are not counted).
+FLOPs; element-wise operations such as ReLU and pooling are not counted). A
+max-plus layer (:class:`helpers.morph.MaxPlus`) replaces each multiply-add of a
+live connection by an add and a max, counted the same way (two FLOPs; its bias
+candidate, like a linear layer's bias, is not counted); its kernels are
+invisible to the counter, so these are added per layer. ``nonzero=True`` counts
+only the work on nonzero weights of linear and convolution layers, the work a
+sparse kernel would do on unstructured zeros (a dense kernel does it all).
 Latency is the median wall time of repeated warmed-up forward passes; on a
 shared CPU it is noisy, so compare models measured in the same run.
 """
@@ -16,6 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from helpers.morph import MaxPlus
 
 Example = torch.Tensor | Sequence[int]
 
@@ -48,11 +56,44 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     )
 
 
+def _positions(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
+    """How many times a layer applies its whole weight in one call (rows or pixels).
+
+    A linear layer applies it once per input row; a convolution once per output
+    pixel of each image, so that its multiply-adds are ``positions * weight.numel()``.
+    """
+    if isinstance(module, nn.Linear):
+        return inp.numel() // module.in_features
+    return out.numel() // module.out_channels  # N * output pixels (conv)
+
+
 @torch.no_grad()
-def count_flops(model: nn.Module, example: Example) -> int:
-    """FLOPs of one forward pass on ``example`` (a batch, or its shape)."""
+def count_flops(model: nn.Module, example: Example, nonzero: bool = False) -> int:
+    """FLOPs of one forward pass on ``example`` (a batch, or its shape).
+
+    Max-plus layers count two FLOPs (an add and a max) per live connection and
+    input row. ``nonzero=True`` leaves out the multiply-adds of zero weights of
+    linear and convolution layers (see the module docstring).
+    """
     _check_model(model)
     x = _example(model, example)
+    extra = {"maxplus": 0, "zeros": 0}
+
+    def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        """Add a max-plus layer's work, or subtract a layer's zero-weight work."""
+        if isinstance(module, MaxPlus):
+            rows = args[0].numel() // module.in_features
+            extra["maxplus"] += 2 * rows * module.live_connections
+        else:
+            zeros = module.weight.numel() - int(module.weight.count_nonzero())
+            extra["zeros"] += 2 * _positions(module, args[0], out) * zeros
+
+    kinds: tuple[type, ...] = (MaxPlus,)
+    if nonzero:
+        kinds += (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    handles = [
+        m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -60,7 +101,9 @@ def count_flops(model: nn.Module, example: Example) -> int:
             model(x)
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops())
+        for handle in handles:
+            handle.remove()
+    return int(counter.get_total_flops()) + extra["maxplus"] - extra["zeros"]
 
 
 @torch.no_grad()

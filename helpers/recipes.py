@@ -2,19 +2,109 @@
 
 Each recipe registers with :func:`helpers.train.register` where its model is
 defined; importing this module imports every such module, so that all of the
-book's recipes are known. ``python -m helpers.train NAME`` (or
-``python -m helpers.recipes NAME``) retrains one; ``--list`` lists them.
+book's recipes are known. The max-plus block of chapter 7 registers here:
+:mod:`helpers.morph` sits below :mod:`helpers.train` and cannot import it.
+``python -m helpers.train NAME`` (or ``python -m helpers.recipes NAME``)
+retrains one; ``--list`` lists them.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+import torch
+from torch import nn
 
 import helpers.hybrid
 import helpers.models  # noqa: F401  (registers the LeNets and the CIFAR VGG)
-from helpers.train import RECIPES, Recipe, load_or_train, train_and_save
+from helpers.morph import MaxPlusBlock
+from helpers.train import (
+    RECIPES,
+    Recipe,
+    fit,
+    load_or_train,
+    register,
+    seed_everything,
+    train_and_save,
+)
 
-__all__ = ["RECIPES", "all_recipes", "load_or_train", "main"]
+__all__ = ["MAXPLUS_BLOCK", "RECIPES", "all_recipes", "load_or_train", "main"]
+
+#: Chapter 7's max-plus block and its default-mode training run (seed 0).
+MAXPLUS_BLOCK: dict[str, Any] = {
+    "name": "maxplus_block_mnist",
+    "dataset": "mnist",
+    "in_features": 28 * 28,
+    "filters": 64,
+    "classes": 10,
+    "dropout": 0.5,
+    "train_limit": 8000,
+    "test_limit": 2000,
+    "epochs": 8,
+    "lr": 1e-3,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "seed": 0,
+}
+
+
+def _build_maxplus_block() -> MaxPlusBlock:
+    """Chapter 7's block, initialised as there (``torch.manual_seed(0)`` first)."""
+    r = MAXPLUS_BLOCK
+    torch.manual_seed(r["seed"])
+    return MaxPlusBlock(
+        r["in_features"], r["filters"], r["classes"], dropout=r["dropout"]
+    )
+
+
+def _train_maxplus_block(model: nn.Module) -> dict[str, Any]:
+    """Train the block as chapter 7 does in default mode; describe the run."""
+    from helpers.data import load_tensors
+
+    r = MAXPLUS_BLOCK
+    seed_everything(r["seed"])
+    x, y, source = load_tensors(r["dataset"], train=True, limit=r["train_limit"])
+    x_test, y_test, _ = load_tensors(r["dataset"], train=False, limit=r["test_limit"])
+    history = fit(
+        model,
+        (x, y),
+        epochs=r["epochs"],
+        lr=r["lr"],
+        batch_size=r["batch_size"],
+        optimizer=r["optimizer"],
+        val=(x_test, y_test),
+        seed=r["seed"],
+        progress=False,
+    )
+    data = source.describe()
+    if len(y) < source.n_train or len(y_test) < source.n_test:
+        data += f"; {len(y):,} training and {len(y_test):,} test images drawn"
+    return {
+        "history": history,
+        "data": data,
+        "accuracy": history["val_acc"][-1],
+        "seed": r["seed"],
+        "data_source": source.name,
+        "config": {**r, "val": "test split"},
+    }
+
+
+register(
+    Recipe(
+        name=MAXPLUS_BLOCK["name"],
+        build=_build_maxplus_block,
+        train=_train_maxplus_block,
+        extra={"dataset": MAXPLUS_BLOCK["dataset"]},
+        description=(
+            "Max-plus block (chapter 7): Linear(784, 64, no bias), dropout 0.5, "
+            "MaxPlus(64, 10, no bias), on "
+            f"{MAXPLUS_BLOCK['train_limit']:,} MNIST training images, "
+            f"{MAXPLUS_BLOCK['epochs']} epochs of Adam lr {MAXPLUS_BLOCK['lr']:g}, "
+            f"batch {MAXPLUS_BLOCK['batch_size']}"
+        ),
+    )
+)
 
 
 def all_recipes() -> dict[str, Recipe]:

@@ -465,3 +465,34 @@ def test_accuracy_and_usage_name_bad_labels_and_widths(features, labels, message
     if "shape" in message:
         with pytest.raises(ValueError, match=message):
             hybrid.maxplus_usage(head, features)
+
+
+@pytest.mark.parametrize("kind", hybrid.HEADS)
+def test_fine_tuning_a_pruned_head_keeps_its_pruning_pattern(kind):
+    """Pruned weights stay zero, the max-plus mask stays, the rest learns."""
+    torch.manual_seed(0)
+    head = hybrid.make_head(kind, 16, 32, 10)
+    pruned = hybrid.prune_head(head, 0.8, 0.7)
+    feats = torch.randn(300, 16)
+    labels = torch.randint(0, 10, (300,))
+    before = {k: v.clone() for k, v in pruned.state_dict().items()}
+    tuned = hybrid.fine_tune_pruned(pruned, feats, labels, epochs=2, lr=1e-2)
+    after = tuned.state_dict()
+    assert set(after) == set(before)  # plain weights again, no weight_orig left
+    assert not tuned.training and pruned.state_dict()["fc2.weight"].equal(
+        before["fc2.weight"]
+    )  # the input head is untouched
+    changed = False
+    for key, old in before.items():
+        if key.endswith("weight") and old.dim() == 2:
+            zero = old == 0
+            if key == "morph.weight" and "morph.mask" in before:
+                zero = ~before["morph.mask"]
+            assert bool((after[key][zero] == 0).all()), key
+            changed |= not torch.equal(after[key][~zero], old[~zero])
+    assert changed
+    if "morph.mask" in before:
+        assert torch.equal(after["morph.mask"], before["morph.mask"])
+    assert hybrid.first_stage_parameters(tuned) == hybrid.first_stage_parameters(pruned)
+    with pytest.raises(ValueError, match="features must have shape"):
+        hybrid.fine_tune_pruned(pruned, torch.randn(5, 3), labels[:5])

@@ -79,3 +79,40 @@ def test_bad_example_shapes_raise(bad):
 def test_non_module_raises():
     with pytest.raises(TypeError, match="torch.nn.Module"):
         count_parameters([1, 2, 3])
+
+
+def test_maxplus_layers_count_an_add_and_a_max_per_live_connection():
+    """A max-plus layer's kernel is invisible to the counter; it is added per layer."""
+    from helpers.morph import MaxPlus, MaxPlusBlock
+
+    torch.manual_seed(0)
+    block = MaxPlusBlock(12, 5, 3)
+    linear, maxplus = 2 * 12 * 5, 2 * 5 * 3
+    assert count_flops(block, (4, 12)) == 4 * (linear + maxplus)
+    keep = torch.zeros(3, 5, dtype=torch.bool)
+    keep[:, 1] = True
+    keep[0, 3] = True
+    pruned = block.prune(keep)  # filters 1 and 3; pairs (0,1),(1,1),(2,1),(0,3)
+    assert count_flops(pruned, (2, 12)) == 2 * (2 * 12 * 2 + 2 * 4)
+    for backend in ("torch", "auto"):
+        sparse = MaxPlus(6, 4, init="sparse", k=5, backend=backend)
+        live = sparse.live_connections
+        assert count_flops(sparse, (3, 6)) == 3 * 2 * live
+        assert count_flops(sparse, (2, 5, 6)) == 10 * 2 * live  # rows of (..., in)
+
+
+def test_nonzero_flops_leave_out_zero_weights():
+    """nonzero=True counts the work on nonzero weights of linear and conv layers."""
+    net = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    with torch.no_grad():
+        net[0].weight[:, :3] = 0.0
+        net[2].weight[0, 0] = 0.0
+    dense = count_flops(net, (5, 6))
+    assert dense == 2 * 5 * (6 * 4 + 4 * 2)
+    assert count_flops(net, (5, 6), nonzero=True) == 2 * 5 * (12 + 7)
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    with torch.no_grad():
+        conv.weight[0] = 0.0  # one of three output channels does nothing
+    full = count_flops(conv, (1, 2, 5, 5))
+    assert count_flops(conv, (1, 2, 5, 5), nonzero=True) == full * 2 // 3
+    assert count_flops(conv, (1, 2, 5, 5)) == full  # hooks removed, dense again

@@ -679,3 +679,38 @@ def test_dead_entries_never_enter_the_max_even_for_infinite_input(backend):
     y = maxplus(x, w, torch.zeros(1), mask, backend=backend)
     assert y.tolist() == [[1.0]]
     assert maxplus_naive(x, w, torch.zeros(1), mask).tolist() == [[1.0]]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_pruned_block_keeps_its_mask_through_training(optimizer):
+    """Fine-tuning a pruned block never revives a pruned (class, filter) pair.
+
+    Pruned pairs are out of the mask buffer, which training does not touch; they
+    never win, so they get no gradient and their weights stay at zero.
+    """
+    from helpers.train import fit
+
+    torch.manual_seed(0)
+    block = morph.MaxPlusBlock(20, 8, 4, dropout=0.5)
+    keep = torch.rand(4, 8, generator=torch.Generator().manual_seed(1)) < 0.4
+    keep[:, 0] = True  # every class keeps a filter
+    pruned = block.prune(keep)
+    mask = pruned.maxplus.mask.clone()
+    x = torch.randn(256, 20)
+    y = torch.randint(0, 4, (256,))
+    fit(
+        pruned,
+        (x, y),
+        epochs=2,
+        lr=1e-2,
+        optimizer=optimizer,
+        weight_decay=0.1,
+        progress=False,
+    )
+    assert torch.equal(pruned.maxplus.mask, mask)
+    assert bool((pruned.maxplus.weight[~mask] == 0).all())
+    win = morph.winners(pruned.features(x), pruned.maxplus.weight, None, mask)
+    assert bool(mask.gather(1, win.t()).all())  # every winner is a live pair
+    maxout = morph.PerClassMaxout.from_block(pruned, mask)
+    with torch.no_grad():
+        assert torch.allclose(pruned(x), maxout(x), atol=1e-5)

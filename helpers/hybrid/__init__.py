@@ -6,8 +6,8 @@ A five-block CNN backbone feeds one of four heads (Fotopoulos, Garoufis, Maragos
 * :mod:`~helpers.hybrid.backbone`: the CNN backbone and its frozen features;
 * :mod:`~helpers.hybrid.heads`: the four heads, :class:`HybridNet`, head sizes
   and accuracy on features;
-* :mod:`~helpers.hybrid.pruning`: L1 pruning with matched parameter budgets and
-  BatchNorm recalibration;
+* :mod:`~helpers.hybrid.pruning`: L1 pruning with matched parameter budgets,
+  BatchNorm recalibration and fine-tuning with the pruning pattern fixed;
 * :mod:`~helpers.hybrid.units`: max-plus units that never win, and their removal;
 * :mod:`~helpers.hybrid.weights`: near-zero weight shares and drift;
 * :mod:`~helpers.hybrid.training`: the reference protocol and its configurations;
@@ -42,6 +42,7 @@ from helpers.hybrid.heads import (
 )
 from helpers.hybrid.pruning import (
     PRUNING_RATIOS,
+    fine_tune_pruned,
     first_stage_parameters,
     last_layer_weights,
     parameter_budget,
@@ -87,6 +88,7 @@ __all__ = [
     "build_net",
     "checkpoint_name",
     "extract_features",
+    "fine_tune_pruned",
     "first_linears",
     "first_stage_parameters",
     "head_kind",

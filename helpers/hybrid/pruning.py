@@ -20,7 +20,9 @@ switching off their connections in the layer's ``mask``: setting them to zero,
 as ``torch.nn.utils.prune`` would, would keep them in the max.
 
 After pruning, :func:`recalibrate_batchnorm` re-estimates the heads' stale
-BatchNorm statistics from training features.
+BatchNorm statistics from training features, and :func:`fine_tune_pruned` trains
+a pruned head further with its pruning pattern fixed (zero weights stay zero,
+switched-off max-plus connections stay off).
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ from helpers.hybrid.heads import (
     MaxPlusHead,
     accuracy_on_features,
     as_head,
+    check_features,
     first_linears,
     head_kind,
     head_sizes,
     live_mask,
 )
 from helpers.morph import MaxPlus
-from helpers.train import check_positive_int
+from helpers.train import check_positive_int, fit
 
 #: Pruning ratios (fraction of weights removed) of the reference grid.
 PRUNING_RATIOS: tuple[float, ...] = (0.7, 0.8, 0.9, 0.95)
@@ -150,6 +153,48 @@ def prune_head(head: nn.Module, r1: float, r2: float) -> nn.Module:
             _maxplus_keep(morph, weights - keep_fc1)
     _l1_keep(pruned.fc2, keep_last)
     return pruned
+
+
+def fine_tune_pruned(
+    head: nn.Module,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    epochs: int = 1,
+    lr: float = 1e-4,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> nn.Module:
+    """A copy of a pruned head trained on ``(features, labels)``, zeros kept at zero.
+
+    Each linear weight trains behind ``torch.nn.utils.prune.custom_from_mask``
+    with the mask of its nonzero entries, so pruned weights neither change nor
+    receive gradient; a max-plus layer's ``mask`` buffer is left as it is (its
+    switched-off connections never win, so never learn). Adam, one seeded
+    shuffled pass per epoch; BatchNorm statistics update as in training.
+    """
+    tuned = copy.deepcopy(as_head(head))
+    check_features(tuned, features, labels)
+    linears = [m for m in tuned.modules() if isinstance(m, nn.Linear)]
+    for layer in linears:
+        prune.custom_from_mask(layer, name="weight", mask=layer.weight != 0)
+    try:
+        fit(
+            tuned,
+            (features, labels),
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            progress=False,
+        )
+    finally:
+        for layer in linears:
+            prune.remove(layer, "weight")  # fold the mask back in: plain weights
+    with torch.no_grad():
+        for layer in tuned.modules():
+            if isinstance(layer, MaxPlus) and layer.mask is not None:
+                layer.weight.mul_(layer.mask)  # switched-off weights read 0
+    return tuned.eval()
 
 
 @torch.no_grad()
