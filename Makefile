@@ -32,9 +32,9 @@ test: $(STAMP)
 	$(PY) -m pytest tests -n 2 -q
 	BOOK_FAST=1 $(PY) -m pytest --nbval-lax --nbval-current-env -n 2 --dist loadfile book/
 
-# Two streams of one-thread benchmarks, one per core, each printing as it goes.
+# Two streams of one-thread benchmarks, one per core; their progress lines interleave.
 results: $(STAMP)
-	$(MAKE) --no-print-directory --output-sync=line -j2 results-stats results-table
+	$(MAKE) --no-print-directory -j2 results-stats results-table
 	@ls -l results/
 
 BENCH := OMP_NUM_THREADS=1 $(PY)

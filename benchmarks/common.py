@@ -85,28 +85,44 @@ def fine_tuned(
     return accuracy(model.eval(), x, y)
 
 
+def source_commit() -> str:
+    """The checked-out commit, ``-dirty`` if tracked files outside results/ differ.
+
+    The results files themselves are left out: ``make results`` rewrites them one
+    benchmark after another, and that must not mark the code as modified.
+    """
+    import subprocess
+
+    def git(*cmd: str) -> str:
+        return subprocess.run(
+            ["git", *cmd], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if changed else commit
+
+
+#: The commit when the benchmark started (the code that ran), not when it ended.
+STARTED_AT = source_commit()
+
+
 def provenance(
     args: argparse.Namespace, seconds: float, data: list[str]
 ) -> dict[str, Any]:
     """What produced a results file: commit, date, versions, threads, data, options."""
-    import subprocess
-
-    try:
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
     options = {
         k: v
         for k, v in vars(args).items()
         if k not in ("csv", "command") and not isinstance(v, Path)
     }
     return {
-        "commit": commit,
+        "commit": STARTED_AT,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
