@@ -4,7 +4,7 @@
 #               notebook (fast mode)
 #   make results  install into .venv, rerun the four benchmarks (stats_correction,
 #               results_table, compress_vgg, compress_lenet), writing results/*.csv with
-#               their provenance; chapter 10 reads them (under 40 minutes on 2 cores)
+#               their provenance; chapter 10 reads them (9 minutes on 2 cores here)
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python

@@ -14,7 +14,7 @@ every layer here feeds 84, 100 or 10 outputs.
 
 Run from the repository root::
 
-    python benchmarks/compress_lenet.py            # about 10 minutes on 2 CPU cores
+    python benchmarks/compress_lenet.py            # about 2 minutes on one CPU core
     python benchmarks/compress_lenet.py --quick    # MNIST only, two ratios
 """
 

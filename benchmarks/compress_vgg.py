@@ -25,7 +25,7 @@ pretrained ImageNet weights, which are not available offline).
 
 Run from the repository root::
 
-    python benchmarks/compress_vgg.py                 # about 15 minutes on 2 cores
+    python benchmarks/compress_vgg.py                 # about 5 minutes on one core
     python benchmarks/compress_vgg.py --quick         # fewer images and settings
     python benchmarks/compress_vgg.py --torchvision   # plus the full-size networks
 """
