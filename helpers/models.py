@@ -20,7 +20,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.train import AugmentedBatches, Recipe, fit, pick, register, seed_everything
+from helpers.train import (
+    AugmentedBatches,
+    Recipe,
+    describe_run,
+    fit,
+    pick,
+    register,
+    seed_everything,
+)
 
 
 class LeNet5(nn.Module):
@@ -373,23 +381,8 @@ def _train_vgg(model: nn.Module) -> dict[str, Any]:
         device=device,
     )
     model.cpu()
-    data = source.describe()
-    if len(y) < source.n_train or len(y_test) < source.n_test:
-        data += f"; {len(y):,} training and {len(y_test):,} test images drawn"
-    return {
-        "history": history,
-        "data": data,
-        "accuracy": history["val_acc"][-1],
-        "seed": SEED,
-        "data_source": source.name,
-        "config": {
-            **r,
-            "epochs": epochs,
-            "train_limit": limit,
-            "device": device,
-            "val": "test split",
-        },
-    }
+    config = {**r, "epochs": epochs, "train_limit": limit, "device": device}
+    return describe_run(history, source, len(y), len(y_test), SEED, config)
 
 
 register(

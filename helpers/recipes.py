@@ -22,6 +22,7 @@ from helpers.morph import MaxPlusBlock
 from helpers.train import (
     RECIPES,
     Recipe,
+    describe_run,
     fit,
     load_or_train,
     register,
@@ -77,17 +78,7 @@ def _train_maxplus_block(model: nn.Module) -> dict[str, Any]:
         seed=r["seed"],
         progress=False,
     )
-    data = source.describe()
-    if len(y) < source.n_train or len(y_test) < source.n_test:
-        data += f"; {len(y):,} training and {len(y_test):,} test images drawn"
-    return {
-        "history": history,
-        "data": data,
-        "accuracy": history["val_acc"][-1],
-        "seed": r["seed"],
-        "data_source": source.name,
-        "config": {**r, "val": "test split"},
-    }
+    return describe_run(history, source, len(y), len(y_test), r["seed"], r)
 
 
 register(

@@ -366,6 +366,33 @@ def fit(
 # --------------------------------------------------------------------------- #
 
 
+def describe_run(
+    history: dict[str, list[float]],
+    source: Any,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """A recipe's run record: data that ran (subset sizes if drawn), accuracy, config.
+
+    ``source`` is the data source a loader returned (``describe()``, ``name``,
+    ``n_train``, ``n_test``); the record's ``data_source`` lets a later load tell
+    whether the reader's data differ from the checkpoint's.
+    """
+    data = source.describe()
+    if n_train < source.n_train or n_test < source.n_test:
+        data += f"; {n_train:,} training and {n_test:,} test images drawn"
+    return {
+        "history": history,
+        "data": data,
+        "accuracy": history["val_acc"][-1],
+        "seed": seed,
+        "data_source": source.name,
+        "config": {**config, "val": "test split"},
+    }
+
+
 def user_cache_dir() -> Path:
     """Per-user folder for checkpoints trained outside a checkout (XDG cache)."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip()

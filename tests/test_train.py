@@ -425,3 +425,20 @@ def test_read_only_shipped_folder_trains_into_the_cache(
     assert not (installed / "tiny_test_net.pt").exists()
     train.load_or_train("tiny_test_net")  # found in the cache, not trained again
     assert len(tiny_recipe) == 1
+
+
+def test_describe_run_says_which_data_ran_and_how_much():
+    from types import SimpleNamespace
+
+    from helpers.train import describe_run
+
+    source = SimpleNamespace(
+        name="MNIST", n_train=100, n_test=20, describe=lambda: "MNIST (test)"
+    )
+    history = {"val_acc": [0.5, 0.75]}
+    full = describe_run(history, source, 100, 20, 3, {"lr": 0.1})
+    assert full["data"] == "MNIST (test)" and full["accuracy"] == 0.75
+    assert full["data_source"] == "MNIST" and full["seed"] == 3
+    assert full["config"] == {"lr": 0.1, "val": "test split"}
+    drawn = describe_run(history, source, 50, 20, 3, {})
+    assert drawn["data"].endswith("; 50 training and 20 test images drawn")
