@@ -167,46 +167,24 @@ for _name, (_arch, _dataset, _epochs) in CHECKPOINTS.items():
 
 Cfg = Sequence[int | str]
 
+# fmt: off
 #: Channels of the 13 convolutions of VGG-16 for CIFAR; "M" is a 2x2 max-pool.
 VGG16_CFG: tuple[int | str, ...] = (
-    64,
-    64,
-    "M",
-    128,
-    128,
-    "M",
-    256,
-    256,
-    256,
-    "M",
-    512,
-    512,
-    512,
-    "M",
-    512,
-    512,
-    512,
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, "M",
+    512, 512, 512, "M",
+    512, 512, 512,
 )
 #: Channels Li et al.'s "VGG-16-pruned-A" keeps (by filter L1 norm) in each layer.
 PRUNED_A_CFG: tuple[int | str, ...] = (
-    32,
-    64,
-    "M",
-    128,
-    128,
-    "M",
-    256,
-    256,
-    256,
-    "M",
-    256,
-    256,
-    256,
-    "M",
-    256,
-    256,
-    256,
+    32, 64, "M",
+    128, 128, "M",
+    256, 256, 256, "M",
+    256, 256, 256, "M",
+    256, 256, 256,
 )
+# fmt: on
 
 
 def _scaled(channels: int, width: float) -> int:

@@ -16,12 +16,42 @@ import numpy as np
 from torch import nn
 
 from helpers.compress.refit import MAX_SAMPLES, maybe_refit
-from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
+from helpers.compress.surgery import (
+    LayerPlan,
+    NeuronView,
+    n_keep,
+    neuron_view,
+    selection_plan,
+)
 
 
 def l1_norms(model: nn.Module, layer: str) -> np.ndarray:
     """L1 norm of each neuron's incoming weights (bias excluded, BatchNorm folded)."""
     return np.abs(neuron_view(model, layer).A[:, :-1]).sum(axis=1)
+
+
+def _largest(norms: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest ``norms``, ties to the lower index, in order."""
+    return np.sort(np.argsort(-norms, kind="stable")[:k])
+
+
+def _selected(
+    model: nn.Module,
+    view: NeuronView,
+    kept: np.ndarray,
+    method: str,
+    refit: bool | str,
+    data: Any,
+    seed: int,
+    reference: nn.Module | None,
+    max_samples: int,
+    refit_options: dict[str, Any],
+) -> LayerPlan:
+    """The plan keeping neurons ``kept`` as they are, refitted if asked."""
+    plan = selection_plan(view, kept, method, info={"requested": len(kept)})
+    return maybe_refit(
+        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    )
 
 
 def magnitude(
@@ -39,11 +69,18 @@ def magnitude(
     """Plan keeping the ``keep`` fraction of neurons with the largest L1 norm."""
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
-    norms = np.abs(view.A[:, :-1]).sum(axis=1)
-    kept = np.sort(np.argsort(-norms, kind="stable")[:k])
-    plan = selection_plan(view, kept, "magnitude", info={"requested": k})
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    kept = _largest(np.abs(view.A[:, :-1]).sum(axis=1), k)
+    return _selected(
+        model,
+        view,
+        kept,
+        "magnitude",
+        refit,
+        data,
+        seed,
+        reference,
+        max_samples,
+        refit_options,
     )
 
 
@@ -63,9 +100,17 @@ def random_pruning(
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     kept = np.sort(np.random.default_rng(seed).choice(view.n, size=k, replace=False))
-    plan = selection_plan(view, kept, "random", info={"requested": k})
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    return _selected(
+        model,
+        view,
+        kept,
+        "random",
+        refit,
+        data,
+        seed,
+        reference,
+        max_samples,
+        refit_options,
     )
 
 
@@ -90,9 +135,16 @@ def l1_filter(
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     weight = model.get_submodule(layer).weight.detach().double()
-    norms = weight.abs().reshape(view.n, -1).sum(dim=1).numpy()
-    kept = np.sort(np.argsort(-norms, kind="stable")[:k])
-    plan = selection_plan(view, kept, "l1_filter", info={"requested": k})
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
+    kept = _largest(weight.abs().reshape(view.n, -1).sum(dim=1).numpy(), k)
+    return _selected(
+        model,
+        view,
+        kept,
+        "l1_filter",
+        refit,
+        data,
+        seed,
+        reference,
+        max_samples,
+        refit_options,
     )
