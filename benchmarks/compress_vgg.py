@@ -44,7 +44,7 @@ from torch import nn
 
 import helpers  # noqa: F401  (must precede torchvision)
 from helpers.compress import METHODS, apply_plan, compress, is_data_driven
-from helpers.data import load_tensors
+from helpers.data import load_vgg_data
 from helpers.metrics import compare_latency, count_flops, count_parameters
 from helpers.models import conv_names, pruned_a_fractions
 from helpers.recipes import load_or_train
@@ -511,11 +511,9 @@ def main(argv: list[str] | None = None) -> None:
         args.keeps, args.sensitivity_keeps = KEEPS, SENSITIVITY_KEEPS
     start, cpu_start = time.perf_counter(), time.process_time()
     seed_everything(args.seed)
-    x, y, source = load_tensors(
-        "cifar10", train=False, limit=args.test_size, seed=args.seed
-    )
-    calib, _, _ = load_tensors("cifar10", train=True, limit=args.calib_size, seed=1)
-    x_ft, y_ft, _ = load_tensors("cifar10", train=True, limit=args.ft_size, seed=2)
+    x, y, source = load_vgg_data(train=False, limit=args.test_size, seed=args.seed)
+    calib, _, _ = load_vgg_data(train=True, limit=args.calib_size, seed=1)
+    x_ft, y_ft, _ = load_vgg_data(train=True, limit=args.ft_size, seed=2)
     net, entry = load_or_train(CHECKPOINT)
     data = {"test": (x, y), "calib": calib, "ft": (x_ft, y_ft)}
     base = accuracy(net, x, y)

@@ -59,6 +59,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ from torch import nn
 
 import helpers  # noqa: F401  (must precede torchvision)
 from helpers.compress import compress, hidden_layers, load_unit_stats
-from helpers.data import load_tensors
+from helpers.data import load_tensors, load_vgg_data
 from helpers.metrics import (
     compare_latency,
     count_flops,
@@ -243,11 +244,10 @@ def model_rows(
     latency: Latency,
 ) -> list[dict[str, Any]]:
     """Every variant at every kept fraction on one shipped model."""
-    x, y, source = load_tensors(
-        dataset, train=False, limit=args.test_size, seed=args.seed
-    )
-    calib, _, _ = load_tensors(dataset, train=True, limit=args.calib_size, seed=1)
-    x_ft, y_ft, _ = load_tensors(dataset, train=True, limit=args.ft_size, seed=2)
+    load = load_vgg_data if dataset == "cifar10" else partial(load_tensors, dataset)
+    x, y, source = load(train=False, limit=args.test_size, seed=args.seed)
+    calib, _, _ = load(train=True, limit=args.calib_size, seed=1)
+    x_ft, y_ft, _ = load(train=True, limit=args.ft_size, seed=2)
     net, _ = load_or_train(name)
     data = {
         "test": (x, y),

@@ -53,7 +53,7 @@ from helpers.compress.stats_correction import (
     record_unit_stats,
     save_unit_stats,
 )
-from helpers.data import load_tensors
+from helpers.data import load_tensors, load_vgg_data
 from helpers.models import conv_names
 from helpers.recipes import load_or_train
 from helpers.train import checkpoint_dir, seed_everything
@@ -263,10 +263,8 @@ def lenet_part(args: argparse.Namespace) -> pd.DataFrame:
 
 def vgg_part(args: argparse.Namespace) -> pd.DataFrame:
     """VGG settings: each conv alone at 25 % and 10 %; all layers at one fraction."""
-    x, y, source = load_tensors(
-        "cifar10", train=False, limit=args.test_size, seed=args.seed
-    )
-    calib, _, _ = load_tensors("cifar10", train=True, limit=args.calib_size, seed=1)
+    x, y, source = load_vgg_data(train=False, limit=args.test_size, seed=args.seed)
+    calib, _, _ = load_vgg_data(train=True, limit=args.calib_size, seed=1)
     net, _ = load_or_train(VGG)
     options = {"input_shape": tuple(x.shape[1:])}
     convs = conv_names(net.cfg)

@@ -495,3 +495,29 @@ def load_substitute(
     x = pad_to_32_rgb(x).contiguous()
     _report_split(train, len(y), source, verbose)
     return x, y, source
+
+
+def real_cifar10_requested() -> bool:
+    """True when ``BOOK_CIFAR10=1`` opts the VGG chapters into real CIFAR-10."""
+    return os.environ.get("BOOK_CIFAR10", "").strip().lower() in {"1", "true", "yes"}
+
+
+def load_vgg_data(
+    train: bool = True,
+    limit: int | None = None,
+    seed: int = 0,
+    verbose: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, DataSource]:
+    """The data of the book's CIFAR VGG: what its shipped checkpoint was trained on.
+
+    By default, wherever the book runs (offline or in Colab), Fashion-MNIST as
+    32x32 RGB (:func:`load_substitute`), so that the shipped weights meet their
+    own data. ``BOOK_CIFAR10=1`` opts into real CIFAR-10 (downloaded by
+    torchvision), and :func:`helpers.train.load_or_train` then retrains the VGG
+    on it (see its recipe for the time that takes).
+    """
+    if real_cifar10_requested():
+        return load_tensors(
+            "cifar10", train=train, limit=limit, seed=seed, verbose=verbose
+        )
+    return load_substitute(train=train, limit=limit, seed=seed, verbose=verbose)

@@ -26,6 +26,7 @@ import os
 import random
 import sysconfig
 import textwrap
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -272,6 +273,7 @@ def fit(
     loss_fn: Callable | None = None,
     device: str | torch.device | None = None,
     schedule: str | None = None,
+    resume: str | Path | None = None,
 ) -> dict[str, list[float]]:
     """Train a classifier in place; return its per-epoch history.
 
@@ -283,7 +285,10 @@ def fit(
     accuracy, the first one on ties, and records it as ``history["best_epoch"]``
     (a one-element list); otherwise the last epoch's weights stay. ``track(model)``,
     when given, runs after every epoch and each value it returns is appended to
-    the history under its key.
+    the history under its key. ``history["epoch_time"]`` holds each epoch's wall
+    time in seconds. ``resume`` names a state file written after every epoch
+    (model, optimiser, schedule, shuffling and history): a run stopped part way
+    continues from its last finished epoch with the same result.
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
@@ -319,8 +324,14 @@ def fit(
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "train_acc": []}
     if val is not None:
         history.update(val_loss=[], val_acc=[])
+    history["epoch_time"] = []
     best_acc, best_state = -1.0, None
-    for epoch in range(1, epochs + 1):
+    state = _Resume(resume, model, opt, scheduler, loader)
+    start = state.load(history, epochs)
+    if keep_best and start > 1:
+        raise ValueError("keep_best=True cannot resume a run part way")
+    for epoch in range(start, epochs + 1):
+        began = time.perf_counter()
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
         bar = tqdm(
@@ -344,6 +355,7 @@ def fit(
         history["epoch"].append(epoch)
         history["train_loss"].append(loss_sum / total)
         history["train_acc"].append(correct / total)
+        history["epoch_time"].append(time.perf_counter() - began)
         if val is not None:
             metrics = evaluate(model, val, loss_fn=loss_fn, device=dev)
             history["val_loss"].append(metrics["loss"])
@@ -355,10 +367,66 @@ def fit(
             best_acc = history["val_acc"][-1]
             best_state = copy.deepcopy(model.state_dict())
             history["best_epoch"] = [epoch]
+        state.save(history, epoch, epochs)
     if keep_best:
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+class _Resume:
+    """The state file of :func:`fit`'s ``resume=``: saved each epoch, read at start."""
+
+    def __init__(self, path, model, opt, scheduler, loader) -> None:
+        self.path = None if path is None else Path(path)
+        self.model, self.opt, self.scheduler = model, opt, scheduler
+        self.generator = getattr(loader, "generator", None)
+
+    def load(self, history: dict[str, list[float]], epochs: int) -> int:
+        """Restore a saved run into ``history``; return the first epoch still to run."""
+        if self.path is None or not self.path.exists():
+            return 1
+        saved = torch.load(self.path, map_location="cpu", weights_only=False)
+        if saved["epochs"] != epochs:
+            raise ValueError(
+                f"{self.path} holds a run of {saved['epochs']} epochs, not {epochs}; "
+                "delete it to start afresh"
+            )
+        self.model.load_state_dict(saved["model"])
+        self.opt.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        if self.generator is not None:
+            self.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        history.update(saved["history"])
+        print(f"[resume] {self.path.name}: continuing after epoch {saved['epoch']}")
+        return saved["epoch"] + 1
+
+    def save(self, history: dict[str, list[float]], epoch: int, epochs: int) -> None:
+        """Write the run's state after ``epoch`` (atomically: a kill never corrupts)."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(
+            {
+                "epoch": epoch,
+                "epochs": epochs,
+                "model": self.model.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "scheduler": None
+                if self.scheduler is None
+                else self.scheduler.state_dict(),
+                "generator": None
+                if self.generator is None
+                else self.generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "history": copy.deepcopy(history),
+            },
+            tmp,
+        )
+        tmp.replace(self.path)
 
 
 # --------------------------------------------------------------------------- #

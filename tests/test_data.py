@@ -248,3 +248,15 @@ def test_load_substitute_is_the_offline_cifar10(tmp_path, capsys):
     )
     if cifar.is_substitute:  # offline: the same images and the same data name
         assert torch.equal(cx, x) and torch.equal(cy, y) and cifar.name == source.name
+
+
+def test_vgg_data_is_the_substitute_unless_real_cifar10_is_asked(monkeypatch):
+    """The VGG's data is its checkpoint's data by default; BOOK_CIFAR10=1 opts out."""
+    from helpers.data import SUBSTITUTE_NAME, load_vgg_data, real_cifar10_requested
+
+    monkeypatch.delenv("BOOK_CIFAR10", raising=False)
+    assert not real_cifar10_requested()
+    x, y, source = load_vgg_data(train=False, limit=8, verbose=False)
+    assert source.name == SUBSTITUTE_NAME and tuple(x.shape) == (8, 3, 32, 32)
+    monkeypatch.setenv("BOOK_CIFAR10", "1")
+    assert real_cifar10_requested()

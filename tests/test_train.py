@@ -47,7 +47,14 @@ def test_fit_learns_and_evaluate_agrees():
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     before = train.evaluate(net, (x, y))
     history = train.fit(net, (x, y), epochs=5, lr=1e-2, val=(x, y), progress=False)
-    assert set(history) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc"}
+    assert set(history) == {
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "epoch_time",
+    }
     assert history["epoch"] == [1, 2, 3, 4, 5]
     after = train.evaluate(net, (x, y))
     assert after["loss"] < before["loss"] and after["accuracy"] > 0.95
@@ -442,3 +449,55 @@ def test_describe_run_says_which_data_ran_and_how_much():
     assert full["config"] == {"lr": 0.1, "val": "test split"}
     drawn = describe_run(history, source, 50, 20, 3, {})
     assert drawn["data"].endswith("; 50 training and 20 test images drawn")
+
+
+def _resume_net() -> nn.Module:
+    """A small seeded conv net with BatchNorm and dropout (state beyond weights)."""
+    torch.manual_seed(1)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(144, 3),
+    )
+
+
+class _Stop(Exception):
+    """Raised by a tracker to stop a run part way (a simulated kill)."""
+
+
+def test_fit_resumes_a_stopped_run_with_the_same_result(tmp_path):
+    """A run killed after epoch 1 and resumed equals the uninterrupted run."""
+    torch.manual_seed(0)
+    x, y = torch.randn(96, 3, 8, 8), torch.randint(0, 3, (96,))
+    kw = dict(
+        epochs=3, lr=0.05, optimizer="sgd_nesterov", schedule="cosine", progress=False
+    )
+
+    def batches():
+        return train.AugmentedBatches(x, y, batch_size=16, seed=0)
+
+    straight = _resume_net()
+    h1 = train.fit(straight, batches(), **kw)
+    state, calls = tmp_path / "state.pt", []
+
+    def kill_in_epoch_2(model):
+        calls.append(1)
+        if len(calls) == 2:
+            raise _Stop  # epoch 2 finished but its state was not yet written
+        return {}
+
+    with pytest.raises(_Stop):
+        train.fit(_resume_net(), batches(), resume=state, track=kill_in_epoch_2, **kw)
+    assert state.exists()
+    resumed = _resume_net()
+    h2 = train.fit(resumed, batches(), resume=state, **kw)
+    assert h2["epoch"] == [1, 2, 3]
+    assert h1["train_loss"] == pytest.approx(h2["train_loss"], rel=1e-5)
+    assert len(h2["epoch_time"]) == 3 and all(t > 0 for t in h2["epoch_time"])
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+    with pytest.raises(ValueError, match="not 5"):
+        train.fit(_resume_net(), batches(), resume=state, **{**kw, "epochs": 5})
