@@ -251,6 +251,43 @@ def evaluate(
     return {"loss": loss_sum / total, "accuracy": correct / total}
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module, images: torch.Tensor, batch_size: int = 256
+) -> nn.Module:
+    """Re-estimate every BatchNorm's running statistics on unlabeled ``images``.
+
+    Adaptive BatchNorm (as in EagleEye, Li et al. 2020): after compression the
+    stored statistics describe the original network; one pass over a few
+    hundred images replaces them by the compressed network's own (cumulative
+    averages), with every other module in eval mode. It reads images, so it is
+    data-light, not data-free. Works in place and returns ``model`` in eval mode.
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() < 2 or len(images) < 2:
+        raise ValueError("images must be a tensor batch of at least 2 inputs")
+    check_positive_int("batch_size", batch_size)
+    norms = [
+        m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    if not norms:
+        raise ValueError("the model has no BatchNorm to recalibrate")
+    model.eval()
+    saved = [(m, m.momentum) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over every batch
+        m.train()
+    dev = model_device(model)
+    try:
+        for start in range(0, len(images), batch_size):
+            model(images[start : start + batch_size].to(dev))
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+            m.eval()
+    return model
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Classification accuracy (0..1) of ``model`` on tensors ``x``, ``y``."""
     return evaluate(model, (x, y))["accuracy"]

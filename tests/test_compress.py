@@ -247,7 +247,7 @@ def test_input_model_is_never_modified(method, refit):
     assert small is not net and small.training
 
 
-def test_batchnorm_is_folded_and_removed():
+def test_batchnorm_is_folded_and_given_back():
     torch.manual_seed(3)
     net = nn.Sequential(
         nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3)
@@ -256,8 +256,13 @@ def test_batchnorm_is_folded_and_removed():
     net(torch.randn(200, 5) * 3 + 1)  # gives the BatchNorm running statistics
     net.eval()
     assert trace_chain(net, "0").batchnorm == "1"
-    small = compress(net, "tropnnc", 1.0)
-    assert isinstance(small[1], nn.Identity) and small[0].out_features == 16
+    small, (plan,) = compress_with_plans(net, "tropnnc", 1.0)
+    assert isinstance(small[1], nn.BatchNorm1d) and small[0].out_features == 16
+    order = torch.as_tensor(plan.assignment)  # new neuron of each old one
+    assert torch.allclose(small[0].weight[order], net[0].weight, atol=1e-5)
+    for key in ("weight", "bias", "running_mean", "running_var"):
+        new, old = getattr(small[1], key)[order], getattr(net[1], key)
+        assert torch.allclose(new, old, atol=1e-5), key
     x = torch.randn(40, 5)
     assert torch.allclose(small(x), net(x), atol=1e-5)
     assert compress(net, "magnitude", 0.5)[0].out_features == 8

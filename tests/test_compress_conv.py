@@ -14,6 +14,7 @@ from helpers.compress import (
     ADAPTERS,
     METHODS,
     adapter_for,
+    apply_plan,
     compress,
     compress_with_plans,
     fold_batchnorm,
@@ -149,7 +150,7 @@ def test_duplicated_channels_merge_exactly_through_batchnorm():
         net[3].weight[:, 3:] = 0.75 * kernels
     small = compress(net, "tropnnc", 0.5)
     assert small[0].out_channels == 3 and small[3].in_channels == 3
-    assert isinstance(small[1], nn.Identity)  # the BatchNorm lives in conv 0 now
+    assert isinstance(small[1], nn.BatchNorm2d) and small[1].num_features == 3
     x = images(16, 1).double()
     with torch.no_grad():
         assert (small(x) - net(x)).abs().max() < 1e-5
@@ -211,15 +212,15 @@ def test_compressed_vgg_is_smaller_as_planned(method):
     widths = [small.features[i].out_channels for i in (0, 3, 7)]
     hidden = small.classifier[1].out_features
     assert widths <= [4, 4, 6] and hidden <= 5
-    assert all(isinstance(small.features[i], nn.Identity) for i in (1, 4, 8))
+    assert all(isinstance(small.features[i], nn.BatchNorm2d) for i in (1, 4, 8))
     c1, c2, c3 = widths
     params = (
         conv_cost(3, c1, 64)[0]
-        + c1
+        + 2 * c1  # BatchNorm scale and shift, kept
         + conv_cost(c1, c2, 64)[0]
-        + c2
+        + 2 * c2
         + conv_cost(c2, c3, 16)[0]
-        + c3
+        + 2 * c3
         + c3 * 4 * hidden
         + hidden
         + hidden * 4
@@ -479,3 +480,50 @@ def test_sampled_patches_equal_unfolded_ones(
     assert torch.allclose(rows, ref.permute(0, 2, 1).reshape(42, -1))
     w = conv.weight.reshape(4, -1)
     assert torch.allclose(rows @ w.T + conv.bias, outs, atol=1e-5)
+
+
+def module_types(model: nn.Module) -> list[tuple[str, type]]:
+    """Every submodule's name and type, in order: the model's structure."""
+    return [(name, type(m)) for name, m in model.named_modules()]
+
+
+def folded_reference(net: nn.Module, plan) -> nn.Module:
+    """``net`` with ``plan`` applied the folded way: BatchNorm gone, rows as planned."""
+    from helpers.compress.surgery import _rebuilt, _set_module
+
+    ref = apply_plan(net, plan)
+    modules = dict(net.named_modules())
+    _set_module(ref, plan.layer, _rebuilt(modules[plan.layer], plan.weight, plan.bias))
+    _set_module(ref, plan.batchnorm, nn.Identity())
+    return ref
+
+
+@pytest.mark.parametrize("method", sorted(set(METHODS) - {"zonotope_kmeans"}))
+def test_batchnorm_is_given_back_exactly(method):
+    """keep = 1: same modules and function; keep = 0.5: the planned one, in eval."""
+    net = vgg(6)
+    x = images(40, 2)
+    opts = {"data": images(60, 5)}
+    full = compress(net, method, 1.0, **opts)
+    assert module_types(full) == module_types(net)
+    with torch.no_grad():
+        assert (full(x) - net(x)).abs().max() < 1e-5
+    small, plans = compress_with_plans(net, method, 0.5, layers=["features.3"], **opts)
+    assert module_types(small) == module_types(net)
+    assert small.features[4].num_features == small.features[3].out_channels == 4
+    with torch.no_grad():
+        planned = folded_reference(net, plans[0])(x)
+        assert (small(x) - planned).abs().max() < 1e-5
+
+
+def test_given_back_batchnorm_trains_like_the_original():
+    """In train mode the rebuilt BatchNorm normalises with batch statistics again."""
+    net = vgg(7)
+    small = compress(net, "tropnnc", 0.5)
+    small.train()
+    out = small.features[:2](images(32, 3))
+    mean = out.mean(dim=(0, 2, 3))
+    assert torch.allclose(mean, small.features[1].bias, atol=1e-4)
+    loss = small(images(32, 3)).square().mean()
+    loss.backward()
+    assert small.features[1].weight.grad is not None

@@ -501,3 +501,25 @@ def test_fit_resumes_a_stopped_run_with_the_same_result(tmp_path):
         assert torch.allclose(a.float(), b.float(), atol=1e-5)
     with pytest.raises(ValueError, match="not 5"):
         train.fit(_resume_net(), batches(), resume=state, **{**kw, "epochs": 5})
+
+
+def test_recalibrate_batchnorm_measures_the_models_own_statistics():
+    """After recalibration the running mean is the batch mean of the images."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(144, 2),
+    ).eval()
+    x = torch.randn(300, 3, 8, 8) * 2 + 1
+    out = train.recalibrate_batchnorm(net, x, batch_size=60)  # equal batches
+    assert out is net and not any(m.training for m in net.modules())
+    pre = net[0](x)
+    assert torch.allclose(net[1].running_mean, pre.mean(dim=(0, 2, 3)), atol=1e-4)
+    assert torch.allclose(net[1].running_var, pre.var(dim=(0, 2, 3)), rtol=1e-2)
+    assert net[1].momentum == 0.1
+    with pytest.raises(ValueError, match="no BatchNorm"):
+        train.recalibrate_batchnorm(nn.Linear(2, 2), torch.randn(4, 2))

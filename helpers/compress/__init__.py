@@ -72,6 +72,7 @@ from helpers.compress.surgery import (
     select_outputs,
     trace_chain,
     trace_model,
+    unfold_batchnorm,
 )
 from helpers.compress.thinet import thinet
 from helpers.compress.tropnnc import GAUGES, tropnnc
@@ -204,9 +205,14 @@ def compress(
     (``gauge=``, ``refit=``, ...) are checked: an unknown one is an error.
 
     A BatchNorm right after a compressed layer (in eval mode: one in training
-    mode is refused) is folded into that layer: the returned model holds the
-    rebuilt layer with the folded weight and a bias, and ``nn.Identity`` where
-    the BatchNorm was. ``model`` itself is never modified.
+    mode is refused) is folded into that layer while the method decides; the
+    returned model has the input's structure (Conv-BN-ReLU stays Conv-BN-ReLU):
+    a kept channel keeps its weights and its BatchNorm entries, a merged or
+    rescaled one gets its cluster's mean BatchNorm scale, shift and running
+    variance, and a running mean that makes eval mode compute the compressed
+    function exactly (:func:`helpers.compress.surgery.unfold_batchnorm`), so the
+    result fine-tunes with the original's recipe. ``model`` itself is never
+    modified.
     """
     return compress_with_plans(model, method, keep, layers, data, seed, **options)[0]
 
@@ -260,6 +266,7 @@ __all__ = [
     "stats_correct",
     "thinet",
     "trace_chain",
+    "unfold_batchnorm",
     "unit_stats",
     "trace_model",
     "tropnnc",

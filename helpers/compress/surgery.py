@@ -11,12 +11,12 @@ Conv2d layer. Neuron ``j`` is described by two vectors:
 A method turns the ``(a_j, c_j)`` of a layer into fewer neurons and returns a
 :class:`LayerPlan`; :func:`apply_plan` rebuilds a physically smaller copy of the
 model from it (never masks). BatchNorm directly after the layer (in eval mode)
-is folded into the layer first; the rebuilt model holds ``nn.Identity`` in its
-place. Layer types are handled by the adapters of
-:mod:`helpers.compress.layers`. Between the layer and its consumer the network
-may apply exactly one ReLU plus shape- or channel-wise operations (dropout,
-identity, pooling, flatten), which all commute with a positive rescaling of a
-neuron.
+is folded into the layer first (the methods' view); the rebuilt model holds a
+BatchNorm over the new neurons in its place (:func:`unfold_batchnorm`). Layer
+types are handled by the adapters of :mod:`helpers.compress.layers`. Between the
+layer and its consumer the network may apply exactly one ReLU plus shape- or
+channel-wise operations (dropout, identity, pooling, flatten), which all commute
+with a positive rescaling of a neuron.
 """
 
 from __future__ import annotations
@@ -634,8 +634,9 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
     """Return a smaller copy of ``model`` with ``plan`` applied (model unchanged).
 
     The layer and its consumer are rebuilt with fewer outputs / inputs. A
-    BatchNorm folded into the layer by the plan is replaced by ``nn.Identity``
-    (its scale and shift now live in the rebuilt layer's weight and bias).
+    BatchNorm folded into the layer by the plan is rebuilt over the new neurons
+    (:func:`unfold_batchnorm`): the returned model has the input's structure and
+    computes the plan's (folded) function exactly in eval mode.
     """
     if not isinstance(plan, LayerPlan):
         raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
@@ -670,13 +671,84 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
             f"{tuple(consumer.weight.shape)}"
         )
     new = copy.deepcopy(model)
-    _set_module(new, plan.layer, _rebuilt(layer, plan.weight, plan.bias))
+    weight, bias = plan.weight, plan.bias
+    if plan.batchnorm is not None:
+        weight, bias, bn = unfold_batchnorm(
+            modules[plan.batchnorm], weight, bias, plan.assignment, layer.bias
+        )
+        _set_module(new, plan.batchnorm, bn)
+    _set_module(new, plan.layer, _rebuilt(layer, weight, bias))
     _set_module(
         new, plan.consumer, _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias)
     )
-    if plan.batchnorm is not None:
-        _set_module(new, plan.batchnorm, nn.Identity())
     return new
+
+
+def unfold_batchnorm(
+    bn: nn.Module,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    assignment: np.ndarray,
+    layer_bias: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None, nn.Module]:
+    """Split folded rows back into a layer and a BatchNorm over the new neurons.
+
+    New neuron ``k`` gets the BatchNorm parameters of the old neurons it
+    represents (``gamma``, ``beta`` and running variance averaged over its
+    cluster; the original ones for a kept neuron); its layer weight is the
+    folded row divided by that BatchNorm's scale, and the running mean is set
+    so that eval mode computes the folded (compressed) function exactly. A kept,
+    unchanged neuron gets back its original weights and statistics, so training
+    the result continues the original's recipe (BatchNorm in train mode).
+    """
+    k = weight.shape[0]
+    old_n = bn.num_features
+    as64 = {"dtype": torch.float64}
+    ones, zeros = torch.ones(old_n, **as64), torch.zeros(old_n, **as64)
+    gamma = bn.weight.detach().to(**as64) if bn.weight is not None else ones
+    beta = bn.bias.detach().to(**as64) if bn.bias is not None else zeros
+    var = bn.running_var.detach().to(**as64)
+    cbias = layer_bias.detach().to(**as64) if layer_bias is not None else zeros
+    members = torch.as_tensor(np.asarray(assignment), dtype=torch.long)
+    g, b, v, cb = (torch.zeros(k, **as64) for _ in range(4))
+    count = torch.zeros(k, **as64)
+    kept = members >= 0
+    for total, values in ((g, gamma), (b, beta), (v, var), (cb, cbias)):
+        total.index_add_(0, members[kept], values[kept])
+    count.index_add_(0, members[kept], torch.ones(int(kept.sum()), **as64))
+    count = count.clamp(min=1.0)
+    g, b, v, cb = g / count, b / count, v / count, cb / count
+    if bn.weight is None:
+        g = torch.ones(k, **as64)
+    scale = g / torch.sqrt(v + bn.eps)
+    tiny = scale.abs() < 1e-12
+    if bn.weight is not None:  # a cluster whose scales cancel: any nonzero one is exact
+        g = torch.where(tiny, torch.ones_like(g), g)
+    v = torch.where(tiny, torch.full_like(v, 1.0 - bn.eps), v)
+    scale = g / torch.sqrt(v + bn.eps)
+    folded_bias = bias.to(**as64) if bias is not None else torch.zeros(k, **as64)
+    shape = (k,) + (1,) * (weight.dim() - 1)
+    new_weight = weight.to(**as64) / scale.reshape(shape)
+    new_mean = cb + (b - folded_bias) / scale
+    new = type(bn)(
+        k,
+        eps=bn.eps,
+        momentum=bn.momentum,
+        affine=bn.affine,
+        track_running_stats=bn.track_running_stats,
+        device=bn.running_var.device,
+        dtype=bn.running_var.dtype,
+    )
+    with torch.no_grad():
+        if bn.affine:
+            new.weight.copy_(g)
+            new.bias.copy_(b)
+        new.running_mean.copy_(new_mean)
+        new.running_var.copy_(v)
+        if bn.num_batches_tracked is not None:
+            new.num_batches_tracked.copy_(bn.num_batches_tracked)
+    new.train(bn.training)
+    return new_weight, (cb if layer_bias is not None else None), new
 
 
 def select_outputs(model: nn.Module, layer: str, indices: list[int]) -> nn.Module:
