@@ -523,3 +523,18 @@ def test_recalibrate_batchnorm_measures_the_models_own_statistics():
     assert net[1].momentum == 0.1
     with pytest.raises(ValueError, match="no BatchNorm"):
         train.recalibrate_batchnorm(nn.Linear(2, 2), torch.randn(4, 2))
+
+
+def test_fine_tune_recovers_a_damaged_model_with_the_protocol():
+    """The protocol trains every epoch with SGD + cosine and reports each epoch."""
+    x, y = _blobs()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    train.fit(net, (x, y), epochs=5, lr=1e-2, progress=False)
+    with torch.no_grad():
+        net[0].weight.mul_(-1)  # damage it
+    before = train.evaluate(net, (x, y))["accuracy"]
+    history = train.fine_tune(net, (x, y), epochs=3, val=(x, y), lr=0.05)
+    assert history["epoch"] == [1, 2, 3] and len(history["val_acc"]) == 3
+    assert history["val_acc"][-1] > max(before, 0.9)
+    assert train.FINE_TUNE["optimizer"] == "sgd_nesterov"
