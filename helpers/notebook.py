@@ -101,7 +101,9 @@ def use_text_progress_bars() -> bool:
     """In a headless run, make ``tqdm.auto`` the plain text bar; return if it did.
 
     A widget bar drawn while the book is built ends up in the page as a dead
-    widget; a text bar is an ordinary stream output. Call before importing code
+    widget, and a text bar as dozens of progress lines; in a headless kernel
+    the bar is therefore disabled (a page shows results, not progress), and
+    in plain Python it is an ordinary text bar. Call before importing code
     that does ``from tqdm.auto import tqdm`` (the setup cell does).
     """
     if not is_headless():
@@ -111,11 +113,13 @@ def use_text_progress_bars() -> bool:
     from tqdm.asyncio import tqdm as text_tqdm
 
     class StdoutTqdm(text_tqdm):
-        """Text bar on stdout, so that it merges with the cell's printed output."""
+        """A text bar that stays out of a built page (disabled in a headless kernel)."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             if kwargs.get("file") is None:
                 kwargs["file"] = sys.stdout
+            if in_headless_kernel():
+                kwargs["disable"] = True  # nobody watches; the page stays clean
             super().__init__(*args, **kwargs)
 
     def trange(*args: Any, **kwargs: Any) -> StdoutTqdm:
@@ -166,6 +170,15 @@ def setup(seed: int = 0) -> None:
     print_mode_banner()
 
 
+def in_headless_kernel() -> bool:
+    """True in a kernel run by a program (the book build, the tests), not a person."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None and is_headless()
+
+
 def format_value(value: Any) -> str:
     """Short text for a glued value: floats to 6 significant digits."""
     if isinstance(value, float):
@@ -178,8 +191,10 @@ def format_value(value: Any) -> str:
 def glue(name: str, value: Any, display: bool = False, echo: bool = True) -> None:
     """Store ``value`` under ``name`` for the prose (myst-nb's glue) and print it.
 
-    Colab does not render the prose's glue roles, so with ``echo`` (the
-    default) the value is also printed as ``name = value`` in the cell output.
+    Colab and a plain Jupyter do not render the prose's glue roles, so with
+    ``echo`` (the default) the value is also printed as ``name = value`` there;
+    a headless kernel (the book build, whose prose renders the value) prints
+    nothing, so that built pages are not cluttered with echoes.
     Outside a Jupyter Book build myst-nb may be missing; the value is then only
     printed. Returns None so that a trailing ``glue(...)`` echoes nothing else.
     """
@@ -187,7 +202,7 @@ def glue(name: str, value: Any, display: bool = False, echo: bool = True) -> Non
         raise ValueError(f"glue name must be a non-empty word, got {name!r}")
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()  # NumPy/PyTorch scalars -> plain Python numbers
-    if echo:
+    if echo and not in_headless_kernel():
         print(f"{name} = {format_value(value)}")
     try:
         from myst_nb import glue as _glue

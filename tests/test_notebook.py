@@ -138,3 +138,21 @@ def test_no_chapter_displays_through_an_output_widget():
             if cell["cell_type"] == "code" and pattern.search("".join(cell["source"])):
                 offenders.append(f"{path.name} cell {index}")
     assert offenders == []
+
+
+def test_printed_lines_counts_stream_text_and_progress_updates():
+    """The page check counts every printed line, carriage-return updates included."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "book" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("book_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outs = [
+        {"output_type": "stream", "name": "stdout", "text": "a\nb\n\n"},
+        {"output_type": "stream", "name": "stderr", "text": ["1%\r", "50%\r99%\n"]},
+        {"output_type": "display_data", "data": {"text/plain": "x\ny\nz"}},
+    ]
+    assert module.printed_lines(outs) == 5
+    assert module.printed_lines(None) == 0 and module.MAX_LINES == 15
