@@ -19,7 +19,9 @@ from helpers.relu_tropical import (
     zonotopes_to_layer,
 )
 from helpers.zonotopes import (
+    cap_hausdorff,
     cluster_generators,
+    cone_support,
     generator_matching_bound,
     hausdorff,
     hausdorff_lower_bound,
@@ -267,6 +269,46 @@ def test_bounds_sandwich_the_exact_distance():
         H = hausdorff(A, B)
         assert hausdorff_lower_bound(A, B, n_directions=512) <= H + 1e-9
         assert hausdorff_upper_bound(A, B) + 1e-9 >= H
+
+
+def test_cone_support_is_the_max_over_the_cut_ball():
+    """h_C(w) = max over u in the unit ball with |u[:-1]| <= r u[-1] of w . u."""
+    rng = np.random.default_rng(21)
+    for r in (0.0, 0.6, 2.5):
+        U = rng.standard_normal((100_000, 3))
+        U *= rng.uniform(size=(len(U), 1)) ** (1 / 3) / np.linalg.norm(
+            U, axis=1, keepdims=True
+        )
+        U = U[np.linalg.norm(U[:, :2], axis=1) <= r * U[:, 2]]
+        U = np.vstack([U, [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+        W = rng.standard_normal((50, 3))
+        brute = (W @ U.T).max(axis=1)
+        exact = cone_support(W, r)
+        assert np.all(brute <= exact + 1e-12)
+        assert np.all(exact - brute <= 0.1 * np.linalg.norm(W, axis=1))
+
+
+def test_cap_hausdorff_certifies_the_error_on_the_disk():
+    """Sampled cap gap <= cap certificate <= H, and it bounds |v - v~| / rho."""
+    rng = np.random.default_rng(22)
+    for _ in range(15):
+        n = int(rng.integers(2, 9))
+        W, b, c = rng.normal(size=(n, 2)), rng.normal(size=n), rng.normal(size=n)
+        P, _ = one_hidden_layer_zonotopes(W, b, c)
+        k = int(rng.integers(1, len(P) + 1)) if len(P) else 1
+        merged = merge_generators(P, rng.integers(0, k, size=len(P)))
+        radius = float(rng.uniform(0.3, 3.0))
+        cap = cap_hausdorff(P, merged, radius)
+        x = rng.normal(size=(4000, 2))
+        x *= radius * np.sqrt(rng.uniform(size=(len(x), 1)))
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True) / radius, 1.0)
+        xh = np.hstack([x, np.ones((len(x), 1))])
+        gap = np.abs(support(P, xh) - support(merged, xh))
+        norms = np.linalg.norm(xh, axis=1)
+        assert np.all(gap <= norms * cap + 1e-9)
+        assert cap <= hausdorff(P, merged) + 1e-6
+    with pytest.raises(ValueError, match="radius"):
+        cap_hausdorff(P, merged, -1.0)
 
 
 def test_support_inequality_holds_in_ten_thousand_cases():

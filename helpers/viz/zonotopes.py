@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Line3DCollection, Poly3DCollection
 from plotly.subplots import make_subplots
 
@@ -905,6 +906,7 @@ def plot_bounds_vs_error(table: pd.DataFrame, title: str) -> Figure:
         label="measured max |v - v~| on the disk",
     )
     ax.set_xlabel("K (merged generators per zonotope)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # K is a count
     ax.set_ylabel("error (output units, log scale)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
