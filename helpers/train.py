@@ -38,6 +38,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from helpers._arrays import check_positive_int
+
 T = TypeVar("T")
 Batches = tuple[torch.Tensor, torch.Tensor] | DataLoader | Iterable
 
@@ -109,15 +111,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Return ``value`` if it is a positive int, else raise a clear error."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterable:

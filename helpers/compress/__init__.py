@@ -43,6 +43,7 @@ from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
 from helpers.compress.refit import (
     REFIT_OPTIONS,
+    UnderdeterminedWarning,
     consumer_rows,
     input_batches,
     refit_plan,
@@ -222,6 +223,7 @@ __all__ = [
     "METHODS",
     "NeuronView",
     "REFIT_OPTIONS",
+    "UnderdeterminedWarning",
     "adapter_for",
     "apply_plan",
     "bound_terms",

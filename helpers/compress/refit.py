@@ -9,12 +9,14 @@ activations, by (lightly ridge-regularised) least squares in float64.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from helpers._arrays import as_real_number
 from helpers.compress.activations import (
     MAX_SAMPLES,
     check_data,
@@ -81,21 +83,65 @@ def consumer_rows(
     return Z, Y
 
 
+class UnderdeterminedWarning(UserWarning):
+    """Fewer sample rows than unknowns: the fit stays near its starting point."""
+
+
+def check_ridge(ridge: Any) -> float:
+    """The ridge strength must be a finite non-negative real number."""
+    ridge = as_real_number(ridge, "ridge")
+    if ridge < 0:
+        raise ValueError(f"ridge must be non-negative, got {ridge}")
+    return ridge
+
+
+def warn_underdetermined(rows: int, unknowns: int, what: str) -> None:
+    """Warn when a least-squares fit has fewer sample rows than unknowns."""
+    if rows < unknowns:
+        warnings.warn(
+            f"{what}: {rows} sample rows for {unknowns} unknowns, so the "
+            "least-squares system is underdetermined; the fit keeps the "
+            "undetermined directions at their current values (pass more data "
+            "for a full fit)",
+            UnderdeterminedWarning,
+            stacklevel=3,
+        )
+
+
+def ridge_toward(
+    X: np.ndarray, Y: np.ndarray, prior: np.ndarray, ridge: float = 1e-6
+) -> np.ndarray:
+    """``W`` minimising ``|X W - Y|^2 + lam |W - prior|^2`` (lam scaled to ``X``).
+
+    Regularising toward ``prior`` (not toward zero) keeps the directions the
+    samples do not determine at their prior value, so a prior that already
+    fits is returned unchanged, whatever the sample count.
+    """
+    ridge = check_ridge(ridge)
+    gram = X.T @ X
+    lam = ridge * max(np.trace(gram) / max(len(gram), 1), 1e-12)
+    step = np.linalg.solve(gram + lam * np.eye(len(gram)), X.T @ (Y - X @ prior))
+    return prior + step
+
+
 def least_squares(
-    Z: np.ndarray, Y: np.ndarray, ridge: float = 1e-6
+    Z: np.ndarray,
+    Y: np.ndarray,
+    ridge: float = 1e-6,
+    W0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``W, b`` minimising ``|Z W^T + b - Y|^2 + lam |W|^2`` (lam scaled to ``Z``)."""
+    """``W, b`` minimising ``|Z W^T + b - Y|^2 + lam |W - W0|^2`` (``W0``: zeros).
+
+    The bias is free (the data are centred first); ``lam`` is ``ridge`` times
+    the mean eigenvalue of the centred Gram matrix.
+    """
     if Z.ndim != 2 or Y.ndim != 2 or len(Z) != len(Y):
         raise ValueError(
             f"need Z (N, d) and Y (N, m) with equal N, got {Z.shape}, {Y.shape}"
         )
-    if ridge < 0:
-        raise ValueError(f"ridge must be non-negative, got {ridge}")
+    W0 = np.zeros((Y.shape[1], Z.shape[1])) if W0 is None else W0
     z_mean, y_mean = Z.mean(0), Y.mean(0)
-    Zc, Yc = Z - z_mean, Y - y_mean
-    gram = Zc.T @ Zc
-    lam = ridge * max(np.trace(gram) / max(len(gram), 1), 1e-12)
-    W = np.linalg.solve(gram + lam * np.eye(len(gram)), Zc.T @ Yc).T
+    W = ridge_toward(Z - z_mean, Y - y_mean, W0.T, ridge).T
     return W, y_mean - W @ z_mean
 
 
@@ -117,21 +163,25 @@ def refit_plan(
     ``bias_only=True`` keeps the weights and only moves the bias by the mean
     error (the mean shift), a one-vector correction.
     """
+    check_ridge(ridge)
     small = apply_plan(model, plan)
     Z, Y = consumer_rows(
         small, plan.consumer, data, reference or model, max_samples, locations, seed
     )
     shape = plan.consumer_weight.shape
+    W = plan.consumer_weight.double().reshape(shape[0], -1).numpy()
+    b = (
+        np.zeros(shape[0])
+        if plan.consumer_bias is None
+        else plan.consumer_bias.double().numpy()
+    )
     if bias_only:
-        W = plan.consumer_weight.double().reshape(shape[0], -1).numpy()
-        b = (
-            np.zeros(shape[0])
-            if plan.consumer_bias is None
-            else plan.consumer_bias.double().numpy()
-        )
         b = b + (Y - Z @ W.T - b).mean(axis=0)
     else:
-        W, b = least_squares(Z, Y, ridge)
+        warn_underdetermined(
+            len(Z), Z.shape[1] + 1, f"refit of {plan.consumer!r} (weights and bias)"
+        )
+        W, b = least_squares(Z, Y, ridge, W0=W)
     weight = torch.from_numpy(W.reshape(shape).copy())
     kind = "bias" if bias_only else "refit"
     refit = with_consumer(

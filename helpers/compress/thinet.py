@@ -31,6 +31,8 @@ from helpers.compress.refit import (
     check_refit_options,
     consumer_rows,
     maybe_refit,
+    ridge_toward,
+    warn_underdetermined,
 )
 from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
 
@@ -75,6 +77,17 @@ def greedy_removal(X: np.ndarray, n_remove: int) -> np.ndarray:
     return np.array(removed, dtype=np.int64)
 
 
+def scaling(X: np.ndarray, kept: np.ndarray, layer: str) -> np.ndarray:
+    """ThiNet's least-squares scales of the kept contributions, ridge toward 1.
+
+    Regularising toward the unscaled solution keeps every scale the sampled
+    rows cannot determine at 1, so keeping every neuron changes nothing.
+    """
+    warn_underdetermined(len(X), len(kept), f"ThiNet scaling of {layer!r}")
+    y = X.sum(axis=1)[:, None]
+    return ridge_toward(X[:, kept], y, np.ones((len(kept), 1)))[:, 0]
+
+
 def thinet(
     model: nn.Module,
     layer: str,
@@ -104,8 +117,7 @@ def thinet(
         X = contributions(Z, Wc, view.chain.group, pairs, seed)
     removed = greedy_removal(X, view.n - k)
     kept = np.setdiff1d(np.arange(view.n), removed)
-    y = X.sum(axis=1)
-    w, *_ = np.linalg.lstsq(X[:, kept], y, rcond=None)
+    w = scaling(X, kept, layer)
     info = {"requested": k, "pairs": len(X), "scaling": w.copy()}
     plan = selection_plan(
         view, kept, "thinet", column_scale=w, info=info, data_driven=True
