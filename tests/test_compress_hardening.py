@@ -10,12 +10,23 @@ from __future__ import annotations
 import re
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from helpers.compress import METHODS, compress, hidden_layers
+from helpers.compress import (
+    METHODS,
+    check_keep,
+    compress,
+    hidden_layers,
+    load_unit_stats,
+    n_keep,
+    record_unit_stats,
+    thinet,
+    tropnnc,
+)
 from helpers.compress.refit import UnderdeterminedWarning
 
 
@@ -234,3 +245,172 @@ def test_parametrised_weights_are_refused():
     parametrize.register_parametrization(net[2], "weight", nn.Identity())
     with pytest.raises(ValueError, match=r"'2' has parametrised weights"):
         compress(net, "magnitude", 0.5, layers=["0"])
+
+
+# --------------------------------------------------------------------------- #
+# Arguments: clear errors naming the argument, never a raw one
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("pairs", [0, -1, 2.5, True])
+def test_thinet_pairs_must_be_a_positive_int(pairs):
+    net, x = mlp(3), torch.randn(30, 5)
+    with pytest.raises((TypeError, ValueError), match="pairs"):
+        thinet(net, "0", 0.5, data=x, pairs=pairs)
+    with pytest.raises((TypeError, ValueError), match="pairs"):
+        compress(net, "thinet", 0.5, data=x, pairs=pairs)
+
+
+@pytest.mark.parametrize(
+    ("seed", "error"),
+    [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (None, TypeError)],
+)
+@pytest.mark.parametrize("method", ["random", "tropnnc", "thinet"])
+def test_seed_must_be_a_non_negative_int(method, seed, error):
+    net, x = mlp(3), torch.randn(30, 5)
+    with pytest.raises(error, match="seed"):
+        compress(net, method, 0.5, data=x, seed=seed)
+    with pytest.raises(error, match="seed"):
+        METHODS[method](net, "0", 0.5, data=x, seed=seed)
+
+
+def test_numpy_seed_is_accepted():
+    net = mlp(3)
+    a = compress(net, "random", 0.5, seed=np.int64(3))
+    assert torch.equal(a[0].weight, compress(net, "random", 0.5, seed=3)[0].weight)
+
+
+@pytest.mark.parametrize("n_init", [0, -2, 1.0])
+def test_n_init_must_be_a_positive_int(n_init):
+    with pytest.raises((TypeError, ValueError), match="n_init"):
+        compress(mlp(3), "tropnnc", 0.5, n_init=n_init)
+    with pytest.raises((TypeError, ValueError), match="n_init"):
+        tropnnc(mlp(3), "0", 0.5, n_init=n_init)
+
+
+@pytest.mark.parametrize(
+    ("ridge", "error"),
+    [("1e-3", TypeError), (None, TypeError), (-1.0, ValueError), (np.nan, ValueError)],
+)
+def test_ridge_must_be_a_non_negative_number(ridge, error):
+    x = torch.randn(30, 5)
+    with pytest.raises(error, match="ridge"):
+        compress(mlp(3), "magnitude", 0.5, data=x, refit=True, ridge=ridge)
+
+
+@pytest.mark.parametrize(
+    ("keep", "expected"),
+    [(np.float32(0.5), 6), (np.float64(0.25), 3), (torch.tensor(0.5), 6), (1, 12)],
+)
+def test_keep_as_numpy_or_tensor_scalar(keep, expected):
+    assert check_keep(keep) == float(keep)
+    assert n_keep(12, keep) == expected
+    assert compress(mlp(3), "magnitude", keep)[0].out_features == expected
+
+
+@pytest.mark.parametrize("keep", [torch.tensor([0.5]), np.array([0.5]), "0.5", 1j])
+def test_keep_of_other_types_is_refused(keep):
+    with pytest.raises(TypeError, match="keep must be a number"):
+        compress(mlp(3), "magnitude", keep)
+
+
+def test_empty_layers_says_nothing_would_be_compressed():
+    with pytest.raises(ValueError, match="nothing would be compressed"):
+        compress(mlp(3), "magnitude", 0.5, layers=[])
+    with pytest.raises(TypeError, match="layers must be a list"):
+        compress(mlp(3), "magnitude", 0.5, layers=3)
+
+
+def batches_of(*xs: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A loader-like list of (inputs, labels) batches."""
+    return [(x, torch.zeros(len(x), dtype=torch.long)) for x in xs]
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (batches_of(torch.randn(8, 5), torch.randn(8, 6)), r"batch 1 .*shape \(6,\)"),
+        (
+            batches_of(torch.randn(8, 5), torch.randn(8, 5).double()),
+            r"batch 1 has dtype torch.float64",
+        ),
+        (
+            batches_of(torch.randn(8, 5), torch.tensor([[0.0] * 5, [np.nan] * 5])),
+            r"NaN.*batch 1",
+        ),
+        (batches_of(torch.randn(8, 5), torch.randint(0, 2, (8, 5))), r"dtype.*batch 1"),
+        ([torch.randn(8, 5), "x"], r"got str \(batch 1\)"),
+        ({"x": torch.randn(8, 5)}, r"got dict"),
+    ],
+)
+def test_every_batch_is_checked(data, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        compress(mlp(3), "thinet", 0.5, data=data)
+    with pytest.raises((TypeError, ValueError), match=match):
+        compress(mlp(3), "magnitude", 0.5, data=data, refit=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.long, torch.float32])
+def test_one_hot_labels_are_read_as_labels(dtype):
+    torch.manual_seed(1)
+    x = torch.randn(40, 5)
+    onehot = nn.functional.one_hot(torch.randint(0, 3, (40,)), 3).to(dtype)
+    small = compress(mlp(3), "thinet", 0.5, data=(x, onehot))
+    assert torch.equal(
+        small[0].weight, compress(mlp(3), "thinet", 0.5, data=x)[0].weight
+    )
+
+
+def bn_net() -> nn.Sequential:
+    """A seeded conv -> BatchNorm -> ReLU -> conv network on (N, 3, 8, 8) inputs."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.BatchNorm2d(6),
+        nn.ReLU(),
+        nn.Conv2d(6, 2, 3, padding=1),
+        nn.Flatten(),
+        nn.Linear(128, 2),
+    ).eval()
+
+
+@pytest.mark.parametrize("shape", [(4, 8, 8), (3, 8), (3, 9, 9), (0, 8, 8), "3x8x8"])
+def test_input_shape_must_fit_the_model(shape):
+    with pytest.raises((TypeError, ValueError), match="input_shape"):
+        compress(bn_net(), "magnitude", 0.5, layers=["0"], correct="stats",
+                 input_shape=shape)  # fmt: skip
+    small = compress(bn_net(), "magnitude", 0.5, correct="stats", input_shape=(3, 8, 8))
+    assert small[0].out_channels == 3
+
+
+@pytest.mark.parametrize(
+    ("stats", "match"),
+    [
+        ([1, 2], r"stats must be a dict"),
+        ({"nope": ([0.0], [1.0])}, r"'nope', which is not a Linear or Conv2d"),
+        ({"0": [0.0] * 12}, r"stats\['0'\] must be a \(mean, std\) pair"),
+        ({"0": ([0.0] * 11, [1.0] * 11)}, r"12 means and 12 stds"),
+        ({"0": (["a"] * 12, [1.0] * 12)}, r"stats\['0'\] mean"),
+        ({"0": ([0.0] * 12, [-1.0] * 12)}, r"stds >= 0"),
+    ],
+)
+def test_stats_of_the_wrong_form_are_refused(stats, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        compress(mlp(3), "magnitude", 0.5, correct="stats", stats=stats)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "{not json", "[1, 2]", '{"stats": {"0": [[0.0]]}}', '{"stats": 3}']
+)
+def test_malformed_statistics_file_is_named(tmp_path, text):
+    path = tmp_path / "unit_stats.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="unit_stats.json"):
+        load_unit_stats(path)
+
+
+def test_record_unit_stats_checks_the_dtype():
+    with pytest.raises(TypeError, match="float64.*float32"):
+        record_unit_stats(mlp(3), ["0"], torch.randn(20, 5).double())
+    stats = record_unit_stats(mlp(3), "0", torch.randn(20, 5))
+    assert list(stats) == ["0"] and len(stats["0"][0]) == 12

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers._arrays import as_real_number
+from helpers._arrays import as_real_number, check_positive_int, check_seed
 from helpers.compress.activations import (
     MAX_SAMPLES,
     check_data,
@@ -58,8 +58,7 @@ def consumer_rows(
             f"{consumer!r} is a {type(mod).__name__}, not a layer whose "
             "input rows can be sampled"
         )
-    if isinstance(locations, bool) or not isinstance(locations, int) or locations < 1:
-        raise ValueError(f"locations must be a positive integer, got {locations}")
+    locations, seed = check_positive_int("locations", locations), check_seed(seed)
     batches = input_batches(data, max_samples)
     check_data(model, batches)
     gen = torch.Generator().manual_seed(seed)

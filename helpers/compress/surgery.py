@@ -33,7 +33,7 @@ import torch.fx
 from torch import nn
 from torch.nn.utils import parametrize
 
-from helpers._arrays import as_finite_array
+from helpers._arrays import as_finite_array, as_real_number, check_positive_int
 from helpers.compress.activations import eval_mode  # noqa: F401  (re-exported)
 from helpers.compress.layers import adapter_for, as_numpy, layer_types
 
@@ -165,19 +165,26 @@ class LayerPlan:
         )
 
 
-def n_keep(n: int, keep: float) -> int:
+def n_keep(n: int, keep: Any) -> int:
     """Neurons kept out of ``n`` for the fraction ``keep`` (rounded, at least one)."""
-    check_keep(keep)
+    n = check_positive_int("n", n)
+    keep = check_keep(keep)
     return max(1, min(n, int(math.floor(keep * n + 0.5))))
 
 
 def check_keep(keep: Any) -> float:
-    """Validate the kept fraction: a number in (0, 1]."""
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)):
-        raise TypeError(f"keep must be a number in (0, 1], got {type(keep).__name__}")
-    if not 0.0 < float(keep) <= 1.0 or math.isnan(keep):
+    """Validate the kept fraction: a real number in (0, 1] (NumPy or 0-d tensor too)."""
+    try:
+        value = as_real_number(keep, "keep")
+    except TypeError as err:
+        raise TypeError(
+            f"keep must be a number in (0, 1], got {type(keep).__name__}"
+        ) from err
+    except ValueError as err:
+        raise ValueError(f"keep must be a fraction in (0, 1], got {keep}") from err
+    if not 0.0 < value <= 1.0:
         raise ValueError(f"keep must be a fraction in (0, 1], got {keep}")
-    return float(keep)
+    return value
 
 
 # --------------------------------------------------------------------------- #

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from helpers._arrays import check_positive_int, check_seed
 from helpers.compress.layers import adapter_for
 from helpers.compress.refit import (
     MAX_SAMPLES,
@@ -104,6 +105,7 @@ def thinet(
 ) -> LayerPlan:
     """Plan ThiNet pruning of ``layer`` from sample inputs ``data``."""
     check_refit_options("thinet", refit_options)
+    pairs, seed = check_positive_int("pairs", pairs), check_seed(seed)
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     Z, _ = consumer_rows(
