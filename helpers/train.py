@@ -106,6 +106,20 @@ def print_mode_banner() -> None:
         print(f"  shrunk: {what}: {change}")
 
 
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put models in eval mode for a block, then restore every module's flag."""
+    flags = [[(m, m.training) for m in model.modules()] for model in models]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for pairs in flags:
+            for module, training in pairs:
+                module.training = training
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch so that a chapter is reproducible."""
     random.seed(seed)
@@ -228,16 +242,14 @@ def evaluate(
     """Mean loss and accuracy (0..1) of a classifier on ``(X, y)`` or a loader."""
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = _device(model, device)
-    was_training = model.training
-    model.eval()
     total, correct, loss_sum = 0, 0, 0.0
-    for xb, yb in _loader(data, batch_size, shuffle=False, seed=0):
-        xb, yb = xb.to(dev), yb.to(dev)
-        out = model(xb)
-        loss_sum += float(loss_fn(out, yb, reduction="sum"))
-        correct += int((out.argmax(1) == yb).sum())
-        total += len(yb)
-    model.train(was_training)
+    with eval_mode(model):
+        for xb, yb in _loader(data, batch_size, shuffle=False, seed=0):
+            xb, yb = xb.to(dev), yb.to(dev)
+            out = model(xb)
+            loss_sum += float(loss_fn(out, yb, reduction="sum"))
+            correct += int((out.argmax(1) == yb).sum())
+            total += len(yb)
     if total == 0:
         raise ValueError("evaluate() received no data")
     return {"loss": loss_sum / total, "accuracy": correct / total}

@@ -28,6 +28,8 @@ from helpers.compress import (
     tropnnc,
 )
 from helpers.compress.refit import UnderdeterminedWarning
+from helpers.metrics import compare_latency, count_flops, measure_latency, summarize
+from helpers.train import evaluate
 
 
 def conv_net() -> nn.Sequential:
@@ -414,3 +416,53 @@ def test_record_unit_stats_checks_the_dtype():
         record_unit_stats(mlp(3), ["0"], torch.randn(20, 5).double())
     stats = record_unit_stats(mlp(3), "0", torch.randn(20, 5))
     assert list(stats) == ["0"] and len(stats["0"][0]) == 12
+
+
+# --------------------------------------------------------------------------- #
+# Metrics: each module's own mode restored; clear errors
+# --------------------------------------------------------------------------- #
+
+
+def frozen_bn() -> nn.Sequential:
+    """A training model whose BatchNorm is frozen (eval) on purpose."""
+    net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
+    net.train()
+    net[1].eval()
+    return net
+
+
+@pytest.mark.parametrize(
+    "measure",
+    [
+        lambda net: count_flops(net, (3, 4)),
+        lambda net: measure_latency(net, (3, 4), repeats=2, warmup=0),
+        lambda net: compare_latency([net], (3, 4), repeats=2, rounds=1),
+        lambda net: evaluate(
+            net, (torch.randn(6, 4), torch.zeros(6, dtype=torch.long))
+        ),
+    ],
+)
+def test_measuring_keeps_each_modules_own_mode(measure):
+    net = frozen_bn()
+    measure(net)
+    assert net.training and net[0].training and not net[1].training
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda n: compare_latency([n], (3, 4), threads=0), ValueError, "threads"),
+        (lambda n: measure_latency(n, (3, 4), threads=-1), ValueError, "threads"),
+        (lambda n: measure_latency(n, (3, 4), threads=1.5), TypeError, "threads"),
+        (lambda n: compare_latency((m for m in [n]), (3, 4)), TypeError, "list or"),
+        (lambda n: compare_latency(n, (3, 4)), TypeError, "list or tuple"),
+        (lambda n: compare_latency([n, "x"], (3, 4)), TypeError, "torch.nn.Module"),
+        (lambda n: compare_latency([n], (3, 4), rounds=0), ValueError, "rounds"),
+        (lambda n: measure_latency(n, (3, 4), warmup=-1), ValueError, "warmup"),
+        (lambda n: summarize(n, torch.zeros(0, 4)), ValueError, "at least one input"),
+        (lambda n: count_flops(n, torch.zeros(0, 4)), ValueError, "at least one input"),
+    ],
+)
+def test_metrics_arguments_are_checked(call, error, match):
+    with pytest.raises(error, match=match):
+        call(frozen_bn().eval())

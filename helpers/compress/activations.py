@@ -8,8 +8,7 @@ the forward pass right there so that later layers cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -17,23 +16,10 @@ import torch
 from torch import nn
 
 from helpers._arrays import check_positive_int
+from helpers.train import eval_mode
 
 #: Default number of sample inputs drawn from ``data``.
 MAX_SAMPLES = 2048
-
-
-@contextmanager
-def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Put models in eval mode for a block, then restore every module's flag."""
-    flags = [[(m, m.training) for m in model.modules()] for model in models]
-    for model in models:
-        model.eval()
-    try:
-        yield
-    finally:
-        for pairs in flags:
-            for module, training in pairs:
-                module.training = training
 
 
 def _check_batch(
