@@ -631,6 +631,49 @@ def _default_folder_for(name: str) -> Path:
     return folder if shipped or _writable(folder) else user_cache_dir()
 
 
+def load_weights(model: nn.Module, path: Path, fix: str) -> None:
+    """Load the state dict in ``path`` into ``model``: errors name the file and ``fix``.
+
+    A truncated or empty file, weights of another architecture and NaN or
+    infinite values are all refused (a hash that matches only says the file
+    is the one the manifest recorded, not that it is sound).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load raises many types on a damaged file
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); "
+            f"re-create it with {fix}"
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"checkpoint {path} holds a {type(state).__name__}, not a state dict; "
+            f"re-create it with {fix}"
+        )
+    bad = [k for k, v in state.items() if _non_finite(v)]
+    if bad:
+        raise ValueError(
+            f"checkpoint {path} holds NaN or infinite values in {bad}; "
+            f"re-create it with {fix}"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(
+            f"checkpoint {path} does not fit the {type(model).__name__} its recipe "
+            f"builds (another architecture?): {err}; re-create it with {fix}"
+        ) from err
+
+
+def _non_finite(value: Any) -> bool:
+    """True for a floating-point tensor holding NaN or an infinity."""
+    return (
+        isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    )
+
+
 def load_or_train(
     name: str, retrain: bool | None = None, directory: Path | None = None
 ) -> tuple[nn.Module, dict]:
@@ -680,7 +723,7 @@ def load_or_train(
             f"stale. Re-create it with `{entry['command']}` or set BOOK_RETRAIN=1."
         )
     model = recipe.build()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    load_weights(model, path, f"`{entry['command']}` or set BOOK_RETRAIN=1")
     model.eval()
     print(
         f"[checkpoint] {name}: loaded (trained on {entry['data']}; "

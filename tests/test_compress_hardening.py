@@ -7,6 +7,7 @@ the function now returns the right model or refuses clearly, naming why.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
+from helpers import data, models, train
 from helpers.compress import (
     METHODS,
     check_keep,
@@ -466,3 +468,104 @@ def test_measuring_keeps_each_modules_own_mode(measure):
 def test_metrics_arguments_are_checked(call, error, match):
     with pytest.raises(error, match=match):
         call(frozen_bn().eval())
+
+
+# --------------------------------------------------------------------------- #
+# Checkpoints, data folder, models: the file or the argument named
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture
+def saved_net(tmp_path):
+    """A registered tiny recipe with its checkpoint saved in ``tmp_path``."""
+
+    def fit_it(net: nn.Module) -> dict:
+        history = {"epoch": [], "train_loss": []}
+        return {
+            "history": history,
+            "data": "none",
+            "seed": 0,
+            "accuracy": 0.5,
+            "config": {},
+        }
+
+    build = lambda: nn.Sequential(nn.Linear(4, 3))  # noqa: E731
+    train.register(train.Recipe("hardening_net", build, fit_it, "a test network"))
+    torch.manual_seed(0)
+    train.load_or_train("hardening_net", directory=tmp_path)
+    yield tmp_path / "hardening_net.pt"
+    train.RECIPES.pop("hardening_net")
+
+
+def rehash(path) -> None:
+    """Record the checkpoint's current hash in its manifest (a careless edit)."""
+    manifest_path = path.parent / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest[path.stem]["sha256"] = train.sha256(path)
+    manifest_path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:40]), "cannot be read"),
+        (lambda p: p.write_bytes(b""), "cannot be read"),
+        (lambda p: torch.save([1, 2], p), "not a state dict"),
+        (
+            lambda p: torch.save(nn.Linear(5, 3).state_dict(), p),
+            "does not fit the Sequential",
+        ),
+        (
+            lambda p: torch.save({"0.weight": torch.full((3, 4), np.nan)}, p),
+            r"NaN or infinite values in \['0.weight'\]",
+        ),
+    ],
+)
+def test_damaged_checkpoint_with_a_matching_hash_names_the_file(
+    saved_net, damage, match
+):
+    damage(saved_net)
+    rehash(saved_net)
+    with pytest.raises(ValueError, match=rf"hardening_net\.pt.*{match}"):
+        train.load_or_train("hardening_net", directory=saved_net.parent)
+
+
+def test_book_data_naming_a_file_is_refused(tmp_path, monkeypatch):
+    afile = tmp_path / "data.txt"
+    afile.write_text("")
+    monkeypatch.setenv("BOOK_DATA", str(afile))
+    with pytest.raises(ValueError, match="BOOK_DATA=.*names a file"):
+        data.data_root()
+    with pytest.raises(ValueError, match="names a file"):
+        data.load_tensors("mnist", limit=5, verbose=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"limit": 2.5}, TypeError),
+        ({"limit": "5"}, TypeError),
+        ({"limit": -1}, ValueError),
+        ({"seed": -1}, ValueError),
+    ],
+)
+def test_load_tensors_checks_limit_and_seed(tmp_path, kwargs, error):
+    with pytest.raises(error, match="limit|seed"):
+        data.load_tensors("mnist", root=tmp_path, verbose=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("width", "error"),
+    [
+        (float("inf"), ValueError),
+        ("0.5", TypeError),
+        (True, TypeError),
+        (-1, ValueError),
+    ],
+)
+def test_vgg_width_must_be_a_positive_number(width, error):
+    with pytest.raises(error, match="width"):
+        models.vgg_cifar(width)
+    with pytest.raises(error, match="width"):
+        models.pruned_a_fractions(width)
+    assert models.vgg_cifar(np.float32(0.05)).features.conv1.out_channels == 3
