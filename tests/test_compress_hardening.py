@@ -569,3 +569,17 @@ def test_vgg_width_must_be_a_positive_number(width, error):
     with pytest.raises(error, match="width"):
         models.pruned_a_fractions(width)
     assert models.vgg_cifar(np.float32(0.05)).features.conv1.out_channels == 3
+
+
+def test_refit_value_is_checked_before_any_work():
+    with pytest.raises(ValueError, match="refit must be False, True or 'bias'"):
+        compress(mlp(3), "magnitude", 0.5, data=torch.randn(9, 5), refit="yes")
+
+
+def test_numpy_pair_is_read_as_inputs_and_labels():
+    x = torch.randn(40, 5)
+    y = np.zeros(40, dtype=np.int64)
+    small = compress(mlp(3), "thinet", 0.5, data=(x.numpy(), y))
+    assert torch.equal(
+        small[0].weight, compress(mlp(3), "thinet", 0.5, data=x)[0].weight
+    )

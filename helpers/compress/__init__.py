@@ -45,6 +45,7 @@ from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pr
 from helpers.compress.refit import (
     REFIT_OPTIONS,
     UnderdeterminedWarning,
+    check_refit,
     check_ridge,
     consumer_rows,
     input_batches,
@@ -124,6 +125,7 @@ _OPTION_CHECKS: dict[str, Callable[[nn.Module, Any], Any]] = {
     "locations": lambda _, v: check_positive_int("locations", v),
     "max_samples": lambda _, v: check_positive_int("max_samples", v),
     "ridge": lambda _, v: check_ridge(v),
+    "refit": lambda _, v: check_refit(v),
     "stats": lambda model, v: v is None or check_stats(model, v),
     "input_shape": lambda model, v: v is None or check_input_shape(model, v),
 }

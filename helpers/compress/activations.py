@@ -86,6 +86,12 @@ def input_batches(
     check_positive_int("max_samples", max_samples)
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)
+    elif (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(d, np.ndarray) for d in data)
+    ):
+        data = tuple(torch.from_numpy(d) for d in data)  # an (X, y) pair of arrays
     if isinstance(data, torch.Tensor):
         if data.ndim == 0:
             _check_batch(data)  # a clear error for a scalar

@@ -201,6 +201,15 @@ def check_refit_options(method: str, options: dict[str, Any]) -> None:
         )
 
 
+def check_refit(refit: Any) -> bool | str:
+    """The ``refit`` option: False (or None), True (least squares) or "bias"."""
+    if refit is None or refit is False:
+        return False
+    if refit is True or (isinstance(refit, str) and refit == "bias"):
+        return refit
+    raise ValueError(f"refit must be False, True or 'bias', got {refit!r}")
+
+
 def maybe_refit(
     model: nn.Module,
     plan: LayerPlan,
@@ -222,10 +231,8 @@ def maybe_refit(
         raise ValueError(
             "choose refit= (data-driven) or correct='stats' (statistics only), not both"
         )
-    if refit is False or refit is None:
+    if check_refit(refit) is False:
         return maybe_correct(model, plan, **correction)
-    if refit is not True and refit != "bias":
-        raise ValueError(f"refit must be False, True or 'bias', got {refit!r}")
     return refit_plan(
         model,
         plan,
