@@ -4,7 +4,10 @@ Removing or merging ReLU units shifts the mean of the next layer's input, and no
 data-free rule can see that shift. The refit measures it: on sample inputs it
 solves for the consumer's weights and bias that best reproduce the reference
 (uncompressed) network's consumer output from the compressed layer's
-activations, by (lightly ridge-regularised) least squares in float64.
+activations, by least squares in float64, lightly ridge-regularised toward the
+current weights: directions the samples do not determine (fewer samples than
+unknowns, which :class:`UnderdeterminedWarning` reports) keep their values, so
+refitting a layer that lost nothing returns it unchanged.
 """
 
 from __future__ import annotations

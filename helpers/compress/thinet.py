@@ -6,8 +6,10 @@ pre-activation minus its bias is a sum over neurons ``y = sum_j x_j`` of their
 contributions ``x_j``. Greedy selection builds the removed set ``T`` one neuron
 at a time, each time adding the neuron that keeps ``|sum_{j in T} x_j|^2``
 smallest, until only the kept fraction remains. Then the kept neurons'
-contributions are rescaled by least squares, ``w = argmin |y - X_kept w|^2``,
-and each kept column of the consumer is multiplied by its ``w_j``. The greedy
+contributions are rescaled by least squares, ``w = argmin |y - X_kept w|^2``
+(lightly ridge-regularised toward ``w = 1``, so that scales the samples do not
+determine stay at 1 and keeping every neuron changes nothing), and each kept
+column of the consumer is multiplied by its ``w_j``. The greedy
 step alone ignores what the removed neurons contributed; the scaling is part
 of the method. On a convolutional consumer, as in the authors' code, each
 sampled image gives ``locations`` (10) random (filter ``f``, location) pairs of
