@@ -21,6 +21,9 @@ __all__ = [
     "as_finite_array",
     "as_float_array",
     "as_matrix",
+    "as_real_number",
+    "check_positive_int",
+    "check_seed",
 ]
 
 
@@ -115,3 +118,43 @@ def check_class_labels(labels: object, classes: int, name: str = "labels") -> No
             f"{name}: labels must lie in 0..{classes - 1} ({classes} classes), "
             f"found {int(labels.min())}..{int(labels.max())}"
         )
+
+
+def _is_int(value: object) -> bool:
+    """True for Python and NumPy integers (never for bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` as an int if it is a positive integer, else a clear error."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """A random seed must be a non-negative integer (what NumPy and torch accept)."""
+    if not _is_int(seed):
+        raise TypeError(
+            f"{name} must be a non-negative int, got {type(seed).__name__} {seed!r}"
+        )
+    if seed < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {seed}")
+    return int(seed)
+
+
+def as_real_number(value: object, name: str) -> float:
+    """A finite real scalar (int, float, NumPy scalar or one-element 0-d tensor)."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)

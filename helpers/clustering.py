@@ -41,7 +41,12 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from helpers._arrays import as_finite_array, as_matrix
+from helpers._arrays import (
+    as_finite_array,
+    as_matrix,
+    check_positive_int,
+    check_seed,
+)
 
 #: Default number of k-means++ restarts (scikit-learn's former default; the best
 #: of the runs, by weighted inertia, is kept).
@@ -79,6 +84,7 @@ def kmeans(
 ) -> np.ndarray:
     """Cluster labels ``0..K-1`` (K <= k, no empty cluster) of weighted points."""
     points = as_matrix(points, "points", nonempty=True)
+    n_init, seed = check_positive_int("n_init", n_init), check_seed(seed)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"the number of clusters must be a positive integer, got {k}")
     if weights is not None:

@@ -25,6 +25,7 @@ import torch
 from torchvision import datasets, transforms
 
 import helpers  # noqa: F401  (makes torchvision importable first)
+from helpers._arrays import check_positive_int, check_seed
 
 NAMES = ("mnist", "fashion_mnist", "cifar10")
 
@@ -108,10 +109,16 @@ class DataSource:
 
 def data_root(root: str | Path | None = None) -> Path:
     """The data folder: ``root``, else ``$BOOK_DATA``, else the repository's data/."""
-    if root is not None:
-        return Path(root)
     env = os.environ.get("BOOK_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+    if root is not None:
+        path, what = Path(root), f"root={str(root)!r}"
+    elif env:
+        path, what = Path(env), f"BOOK_DATA={env!r}"
+    else:
+        path, what = Path(__file__).resolve().parents[1] / "data", "the data folder"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} names a file ({path}); it must be a folder")
+    return path
 
 
 def _check_name(name: str) -> None:
@@ -450,8 +457,9 @@ def load_tensors(
 
     ``limit`` draws a seeded random subset of that many items (all if larger).
     """
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of items, got {limit}")
+    if limit is not None:
+        check_positive_int("limit", limit)
+    check_seed(seed)
     tr, te, source = load_datasets(name, root=root, verbose=False)
     x, y = _as_tensors(tr if train else te, source.is_substitute)
     if limit is not None and limit < len(y):

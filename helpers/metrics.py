@@ -18,12 +18,15 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from helpers._arrays import check_positive_int
 from helpers.morph import MaxPlus
+from helpers.train import eval_mode
 
 Example = torch.Tensor | Sequence[int]
 
@@ -37,6 +40,11 @@ def _check_model(model: nn.Module) -> None:
 def _example(model: nn.Module, example: Example) -> torch.Tensor:
     """A tensor input: ``example`` itself, or zeros of that shape (float32)."""
     if isinstance(example, torch.Tensor):
+        if example.ndim == 0 or len(example) == 0:
+            raise ValueError(
+                "example must hold at least one input (a batch of size >= 1), "
+                f"got shape {tuple(example.shape)}"
+            )
         return example
     shape = tuple(example)
     if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
@@ -94,16 +102,22 @@ def count_flops(model: nn.Module, example: Example, nonzero: bool = False) -> in
     handles = [
         m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with FlopCounterMode(display=False) as counter:
+        with FlopCounterMode(display=False) as counter, eval_mode(model):
             model(x)
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     return int(counter.get_total_flops()) + extra["maxplus"] - extra["zeros"]
+
+
+def _check_timing(repeats: Any, warmup: Any, threads: Any) -> None:
+    """Repeats and threads (None: the current setting) are positive, warmup >= 0."""
+    check_positive_int("repeats", repeats)
+    if warmup != 0:
+        check_positive_int("warmup", warmup)
+    if threads is not None:
+        check_positive_int("threads", threads)
 
 
 @torch.no_grad()
@@ -116,26 +130,29 @@ def measure_latency(
 ) -> float:
     """Median CPU wall time of one forward pass on ``example``, in milliseconds."""
     _check_model(model)
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    _check_timing(repeats, warmup, threads)
     x = _example(model, example)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
-    was_training = model.training
-    model.eval()
     try:
-        for _ in range(warmup):
-            model(x)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
+        with eval_mode(model):
+            for _ in range(warmup):
+                model(x)
+            times = _timed(model, x, repeats)
     finally:
-        model.train(was_training)
         torch.set_num_threads(previous)
     return 1000.0 * statistics.median(times)
+
+
+def _timed(model: nn.Module, x: torch.Tensor, repeats: int) -> list[float]:
+    """Wall times (s) of ``repeats`` forward passes of ``model`` on ``x``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def sparsity(model: nn.Module, include_bias: bool = False) -> float:
@@ -178,10 +195,17 @@ def compare_latency(
     round, exposes them all to the same drift, and the best round of each is the
     least disturbed one. Compare the returned numbers as ratios.
     """
+    if isinstance(models, nn.Module) or not isinstance(models, Sequence):
+        raise TypeError(
+            "models must be a list or tuple of modules (each is measured in "
+            f"every round), got {type(models).__name__}"
+        )
     if not models:
         raise ValueError("models must hold at least one module")
-    if rounds < 1:
-        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    for model in models:
+        _check_model(model)
+    check_positive_int("rounds", rounds)
+    _check_timing(repeats, 0, threads)
     best = [float("inf")] * len(models)
     for _ in range(rounds):
         for i, model in enumerate(models):

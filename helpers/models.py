@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from helpers._arrays import as_real_number
 from helpers.data import real_cifar10_requested
 from helpers.train import (
     AugmentedBatches,
@@ -190,6 +191,14 @@ PRUNED_A_CFG: tuple[int | str, ...] = (
 # fmt: on
 
 
+def _check_width(width: object) -> float:
+    """A width factor must be a finite positive real number (not a bool or a string)."""
+    width = as_real_number(width, "width")
+    if width <= 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return width
+
+
 def _scaled(channels: int, width: float) -> int:
     """A channel count scaled by ``width``, rounded, at least one."""
     return max(1, round(channels * width))
@@ -286,8 +295,7 @@ def vgg_cifar(
     cfg: Cfg | None = None,
 ) -> VGGCifar:
     """A fresh CIFAR VGG-16 (or ``cfg``) with every width scaled by ``width``."""
-    if not width > 0:
-        raise ValueError(f"width must be positive, got {width}")
+    width = _check_width(width)
     base = VGG16_CFG if cfg is None else cfg
     _check_cfg(base)
     scaled = [item if item == "M" else _scaled(int(item), width) for item in base]
@@ -306,8 +314,7 @@ def pruned_a_fractions(width: float = 1.0) -> dict[str, float]:
     A compression method given these fractions reproduces the pruned-A channel
     counts of :data:`PRUNED_A_CFG` scaled by ``width``.
     """
-    if not width > 0:
-        raise ValueError(f"width must be positive, got {width}")
+    width = _check_width(width)
     full = [int(c) for c in VGG16_CFG if c != "M"]
     kept = [int(c) for c in PRUNED_A_CFG if c != "M"]
     return {

@@ -39,6 +39,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
+from helpers._arrays import check_positive_int
+
 T = TypeVar("T")
 Batches = tuple[torch.Tensor, torch.Tensor] | DataLoader | Iterable
 
@@ -105,20 +107,25 @@ def print_mode_banner() -> None:
         print(f"  shrunk: {what}: {change}")
 
 
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put models in eval mode for a block, then restore every module's flag."""
+    flags = [[(m, m.training) for m in model.modules()] for model in models]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for pairs in flags:
+            for module, training in pairs:
+                module.training = training
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch so that a chapter is reproducible."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """Return ``value`` if it is a positive int, else raise a clear error."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 def _loader(data: Batches, batch_size: int, shuffle: bool, seed: int) -> Iterable:
@@ -236,16 +243,14 @@ def evaluate(
     """Mean loss and accuracy (0..1) of a classifier on ``(X, y)`` or a loader."""
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = _device(model, device)
-    was_training = model.training
-    model.eval()
     total, correct, loss_sum = 0, 0, 0.0
-    for xb, yb in _loader(data, batch_size, shuffle=False, seed=0):
-        xb, yb = xb.to(dev), yb.to(dev)
-        out = model(xb)
-        loss_sum += float(loss_fn(out, yb, reduction="sum"))
-        correct += int((out.argmax(1) == yb).sum())
-        total += len(yb)
-    model.train(was_training)
+    with eval_mode(model):
+        for xb, yb in _loader(data, batch_size, shuffle=False, seed=0):
+            xb, yb = xb.to(dev), yb.to(dev)
+            out = model(xb)
+            loss_sum += float(loss_fn(out, yb, reduction="sum"))
+            correct += int((out.argmax(1) == yb).sum())
+            total += len(yb)
     if total == 0:
         raise ValueError("evaluate() received no data")
     return {"loss": loss_sum / total, "accuracy": correct / total}
@@ -783,6 +788,49 @@ def _default_folder_for(name: str) -> Path:
     return folder if shipped or _writable(folder) else user_cache_dir()
 
 
+def load_weights(model: nn.Module, path: Path, fix: str) -> None:
+    """Load the state dict in ``path`` into ``model``: errors name the file and ``fix``.
+
+    A truncated or empty file, weights of another architecture and NaN or
+    infinite values are all refused (a hash that matches only says the file
+    is the one the manifest recorded, not that it is sound).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load raises many types on a damaged file
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); "
+            f"re-create it with {fix}"
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"checkpoint {path} holds a {type(state).__name__}, not a state dict; "
+            f"re-create it with {fix}"
+        )
+    bad = [k for k, v in state.items() if _non_finite(v)]
+    if bad:
+        raise ValueError(
+            f"checkpoint {path} holds NaN or infinite values in {bad}; "
+            f"re-create it with {fix}"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(
+            f"checkpoint {path} does not fit the {type(model).__name__} its recipe "
+            f"builds (another architecture?): {err}; re-create it with {fix}"
+        ) from err
+
+
+def _non_finite(value: Any) -> bool:
+    """True for a floating-point tensor holding NaN or an infinity."""
+    return (
+        isinstance(value, torch.Tensor)
+        and value.is_floating_point()
+        and not bool(torch.isfinite(value).all())
+    )
+
+
 def load_or_train(
     name: str, retrain: bool | None = None, directory: Path | None = None
 ) -> tuple[nn.Module, dict]:
@@ -832,7 +880,7 @@ def load_or_train(
             f"stale. Re-create it with `{entry['command']}` or set BOOK_RETRAIN=1."
         )
     model = recipe.build()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    load_weights(model, path, f"`{entry['command']}` or set BOOK_RETRAIN=1")
     model.eval()
     print(
         f"[checkpoint] {name}: loaded (trained on {entry['data']}; "

@@ -35,19 +35,25 @@ from typing import Any
 
 from torch import nn
 
+from helpers._arrays import check_positive_int, check_seed
 from helpers.clustering import kmeans
-from helpers.compress.activations import check_data, record
+from helpers.compress.activations import MAX_SAMPLES, check_data, record
 from helpers.compress.bounds import bound_terms, error_bound, input_radius, output_gap
 from helpers.compress.channel_similarity import channel_similarity
 from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
 from helpers.compress.refit import (
     REFIT_OPTIONS,
+    UnderdeterminedWarning,
+    check_refit,
+    check_ridge,
     consumer_rows,
     input_batches,
     refit_plan,
 )
 from helpers.compress.stats_correction import (
+    check_input_shape,
+    check_stats,
     load_unit_stats,
     predict_shift,
     record_unit_stats,
@@ -113,6 +119,26 @@ def method_options(method: str) -> list[str]:
     return names
 
 
+#: Option name -> check of its value (those that need the model take it).
+_OPTION_CHECKS: dict[str, Callable[[nn.Module, Any], Any]] = {
+    "n_init": lambda _, v: check_positive_int("n_init", v),
+    "pairs": lambda _, v: check_positive_int("pairs", v),
+    "locations": lambda _, v: check_positive_int("locations", v),
+    "max_samples": lambda _, v: check_positive_int("max_samples", v),
+    "ridge": lambda _, v: check_ridge(v),
+    "refit": lambda _, v: check_refit(v),
+    "stats": lambda model, v: v is None or check_stats(model, v),
+    "input_shape": lambda model, v: v is None or check_input_shape(model, v),
+}
+
+
+def _check_options(model: nn.Module, options: dict[str, Any]) -> None:
+    """Check the value of every option given (before any layer is planned)."""
+    for name, value in options.items():
+        if name in _OPTION_CHECKS:
+            _OPTION_CHECKS[name](model, value)
+
+
 def _check(
     model: nn.Module,
     method: str,
@@ -120,6 +146,7 @@ def _check(
     layers: list[str] | None,
     data: Any,
     options: dict[str, Any],
+    seed: Any = 0,
 ) -> list[str]:
     """Validate every argument before any work; return the layers in forward order."""
     if not isinstance(model, nn.Module):
@@ -133,6 +160,7 @@ def _check(
             f"{method_options(method)}"
         )
     check_keep(keep)
+    check_seed(seed)
     if layers is None:
         skipped: dict[str, str] = {}
         layers = hidden_layers(model, skipped=skipped)
@@ -143,19 +171,32 @@ def _check(
             )
     elif isinstance(layers, str):
         layers = [layers]
+    elif not isinstance(layers, (list, tuple)):
+        raise TypeError(
+            "layers must be a list of layer names (or None), got "
+            f"{type(layers).__name__}"
+        )
     layers = list(layers)
+    if not layers:
+        raise ValueError(
+            "layers=[] names no layer, so nothing would be compressed; pass "
+            "layer names, or None for every hidden layer"
+        )
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers lists a name twice: {layers}")
     graph = trace_model(model)
     for name in layers:
         check_layer(model, name, graph)  # structure, BatchNorm mode, finite weights
+    _check_options(model, options)
     if is_data_driven(method, **options):
         if data is None:
             raise ValueError(
                 f"{method!r} with options {options} is data-driven: pass "
                 "data= (sample inputs)"
             )
-        check_data(model, input_batches(data, max_samples=64))
+        # every batch the method will read, checked now (shape, dtype, values)
+        max_samples = options.get("max_samples", MAX_SAMPLES)
+        check_data(model, input_batches(data, max_samples=max_samples))
     return forward_order(model, layers)
 
 
@@ -169,7 +210,7 @@ def compress_with_plans(
     **options: Any,
 ) -> tuple[nn.Module, list[LayerPlan]]:
     """Like :func:`compress`, also returning the plan applied to each layer."""
-    names = _check(model, method, keep, layers, data, options)
+    names = _check(model, method, keep, layers, data, options, seed)
     fn = METHODS[method]
     driven = is_data_driven(method, **options)
     current = copy.deepcopy(model)
@@ -228,6 +269,7 @@ __all__ = [
     "METHODS",
     "NeuronView",
     "REFIT_OPTIONS",
+    "UnderdeterminedWarning",
     "adapter_for",
     "apply_plan",
     "bound_terms",

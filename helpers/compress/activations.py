@@ -8,74 +8,101 @@ the forward pass right there so that later layers cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from helpers._arrays import check_positive_int
+from helpers.train import eval_mode
+
 #: Default number of sample inputs drawn from ``data``.
 MAX_SAMPLES = 2048
 
 
-@contextmanager
-def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Put models in eval mode for a block, then restore every module's flag."""
-    flags = [[(m, m.training) for m in model.modules()] for model in models]
-    for model in models:
-        model.eval()
-    try:
-        yield
-    finally:
-        for pairs in flags:
-            for module, training in pairs:
-                module.training = training
-
-
-def _check_batch(x: Any) -> torch.Tensor:
-    """A batch must be a floating-point tensor of finite values."""
+def _check_batch(
+    x: Any, first: torch.Tensor | None = None, index: int = 0
+) -> torch.Tensor:
+    """A batch must be a finite floating-point tensor shaped like the first one."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"each batch must be a tensor or a tuple starting with one, "
-            f"got {type(x).__name__}"
+            f"got {type(x).__name__} (batch {index})"
         )
     if not torch.is_floating_point(x):
-        raise TypeError(f"data must hold floating-point inputs, got dtype {x.dtype}")
+        raise TypeError(
+            f"data must hold floating-point inputs, got dtype {x.dtype} (batch {index})"
+        )
+    if x.ndim == 0:
+        raise ValueError(f"batch {index} is a scalar; a batch needs a sample axis")
+    if first is not None and (x.dtype != first.dtype or x.shape[1:] != first.shape[1:]):
+        raise ValueError(
+            f"batch {index} has dtype {x.dtype} and sample shape "
+            f"{tuple(x.shape[1:])}, but the first batch has {first.dtype} and "
+            f"{tuple(first.shape[1:])}; every batch must match"
+        )
     if not torch.isfinite(x).all():
-        raise ValueError("data holds NaN or infinite values")
+        raise ValueError(f"data holds NaN or infinite values (batch {index})")
     return x
+
+
+def _is_pair(data: Any) -> bool:
+    """True for an ``(X, y)`` pair: inputs and one label (or one-hot row) per input.
+
+    Two tensors of the same sample shape and floating dtype are read as two
+    batches instead (labels are never floating inputs shaped like ``X``).
+    """
+    if not (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(d, torch.Tensor) for d in data)
+    ):
+        return False
+    x, y = data
+    if x.ndim < 2 or y.ndim < 1 or len(x) != len(y):
+        return False
+    return (
+        y.ndim == 1
+        or not torch.is_floating_point(y)
+        or (y.shape[1:] != x.shape[1:] or y.dtype != x.dtype)
+    )
 
 
 def input_batches(
     data: Any, max_samples: int = MAX_SAMPLES, batch_size: int = 512
 ) -> list[torch.Tensor]:
-    """Input batches from a tensor, an ``(X, y)`` pair or an iterable of batches."""
+    """Input batches from a tensor, an ``(X, y)`` pair or an iterable of batches.
+
+    Every batch is checked (floating, finite, the first batch's dtype and
+    sample shape); labels, where given, are ignored.
+    """
     if data is None:
         raise ValueError(
             "this method is data-driven: pass data= (a tensor of inputs, "
             "an (X, y) pair or an iterable of batches)"
         )
-    if (
-        isinstance(max_samples, bool)
-        or not isinstance(max_samples, int)
-        or max_samples < 1
-    ):
-        raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
+    check_positive_int("max_samples", max_samples)
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)
-    if isinstance(data, torch.Tensor):
-        source: Iterable = data[:max_samples].split(batch_size)
     elif (
         isinstance(data, (tuple, list))
         and len(data) == 2
-        and all(isinstance(d, torch.Tensor) for d in data)
-        and data[0].ndim >= 2
-        and data[1].ndim == 1
-        and len(data[0]) == len(data[1])
+        and all(isinstance(d, np.ndarray) for d in data)
     ):
+        data = tuple(torch.from_numpy(d) for d in data)  # an (X, y) pair of arrays
+    if isinstance(data, torch.Tensor):
+        if data.ndim == 0:
+            _check_batch(data)  # a clear error for a scalar
+        source: Iterable = data[:max_samples].split(batch_size)
+    elif _is_pair(data):
         source = data[0][:max_samples].split(batch_size)
+    elif isinstance(data, (str, bytes, dict)):
+        raise TypeError(
+            f"data must be a tensor, an (X, y) pair or an iterable of batches, "
+            f"got {type(data).__name__}"
+        )
     else:
         try:
             source = iter(data)
@@ -84,12 +111,15 @@ def input_batches(
                 f"data must be a tensor or an iterable of batches, got "
                 f"{type(data).__name__}"
             ) from err
-    batches, total = [], 0
-    for item in source:
-        x = _check_batch(item[0] if isinstance(item, (tuple, list)) else item)
-        x = x[: max_samples - total]
-        batches.append(x)
-        total += len(x)
+    batches: list[torch.Tensor] = []
+    total = 0
+    for index, item in enumerate(source):
+        x = item[0] if isinstance(item, (tuple, list)) and item else item
+        x = _check_batch(x, batches[0] if batches else None, index)
+        if len(x) == 0:
+            continue
+        batches.append(x[: max_samples - total])
+        total += len(batches[-1])
         if total >= max_samples:
             break
     if total == 0:
@@ -98,7 +128,7 @@ def input_batches(
 
 
 def check_data(model: nn.Module, batches: list[torch.Tensor]) -> None:
-    """Fail early and clearly when the inputs do not fit ``model`` (dtype, width)."""
+    """Fail early and clearly when the inputs do not fit ``model`` (dtype, shape)."""
     first = next(model.parameters(), None)
     if first is not None and batches[0].dtype != first.dtype:
         raise TypeError(
@@ -108,9 +138,9 @@ def check_data(model: nn.Module, batches: list[torch.Tensor]) -> None:
     try:
         with torch.no_grad(), eval_mode(model):
             model(batches[0][:1].to(first.device if first is not None else "cpu"))
-    except (RuntimeError, ValueError) as err:
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
         raise ValueError(
-            f"data of shape {tuple(batches[0].shape)} does not fit "
+            f"data of sample shape {tuple(batches[0].shape[1:])} does not fit "
             f"{type(model).__name__}: {err}"
         ) from err
 

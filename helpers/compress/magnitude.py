@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from helpers._arrays import check_seed
 from helpers.compress.refit import MAX_SAMPLES, maybe_refit
 from helpers.compress.surgery import (
     LayerPlan,
@@ -99,7 +100,8 @@ def random_pruning(
     """Plan keeping a seeded random ``keep`` fraction of the neurons."""
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
-    kept = np.sort(np.random.default_rng(seed).choice(view.n, size=k, replace=False))
+    rng = np.random.default_rng(check_seed(seed))
+    kept = np.sort(rng.choice(view.n, size=k, replace=False))
     return _selected(
         model,
         view,

@@ -4,17 +4,22 @@ Removing or merging ReLU units shifts the mean of the next layer's input, and no
 data-free rule can see that shift. The refit measures it: on sample inputs it
 solves for the consumer's weights and bias that best reproduce the reference
 (uncompressed) network's consumer output from the compressed layer's
-activations, by (lightly ridge-regularised) least squares in float64.
+activations, by least squares in float64, lightly ridge-regularised toward the
+current weights: directions the samples do not determine (fewer samples than
+unknowns, which :class:`UnderdeterminedWarning` reports) keep their values, so
+refitting a layer that lost nothing returns it unchanged.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from helpers._arrays import as_real_number, check_positive_int, check_seed
 from helpers.compress.activations import (
     MAX_SAMPLES,
     check_data,
@@ -56,8 +61,7 @@ def consumer_rows(
             f"{consumer!r} is a {type(mod).__name__}, not a layer whose "
             "input rows can be sampled"
         )
-    if isinstance(locations, bool) or not isinstance(locations, int) or locations < 1:
-        raise ValueError(f"locations must be a positive integer, got {locations}")
+    locations, seed = check_positive_int("locations", locations), check_seed(seed)
     batches = input_batches(data, max_samples)
     check_data(model, batches)
     gen = torch.Generator().manual_seed(seed)
@@ -81,21 +85,65 @@ def consumer_rows(
     return Z, Y
 
 
+class UnderdeterminedWarning(UserWarning):
+    """Fewer sample rows than unknowns: the fit stays near its starting point."""
+
+
+def check_ridge(ridge: Any) -> float:
+    """The ridge strength must be a finite non-negative real number."""
+    ridge = as_real_number(ridge, "ridge")
+    if ridge < 0:
+        raise ValueError(f"ridge must be non-negative, got {ridge}")
+    return ridge
+
+
+def warn_underdetermined(rows: int, unknowns: int, what: str) -> None:
+    """Warn when a least-squares fit has fewer sample rows than unknowns."""
+    if rows < unknowns:
+        warnings.warn(
+            f"{what}: {rows} sample rows for {unknowns} unknowns, so the "
+            "least-squares system is underdetermined; the fit keeps the "
+            "undetermined directions at their current values (pass more data "
+            "for a full fit)",
+            UnderdeterminedWarning,
+            stacklevel=3,
+        )
+
+
+def ridge_toward(
+    X: np.ndarray, Y: np.ndarray, prior: np.ndarray, ridge: float = 1e-6
+) -> np.ndarray:
+    """``W`` minimising ``|X W - Y|^2 + lam |W - prior|^2`` (lam scaled to ``X``).
+
+    Regularising toward ``prior`` (not toward zero) keeps the directions the
+    samples do not determine at their prior value, so a prior that already
+    fits is returned unchanged, whatever the sample count.
+    """
+    ridge = check_ridge(ridge)
+    gram = X.T @ X
+    lam = ridge * max(np.trace(gram) / max(len(gram), 1), 1e-12)
+    step = np.linalg.solve(gram + lam * np.eye(len(gram)), X.T @ (Y - X @ prior))
+    return prior + step
+
+
 def least_squares(
-    Z: np.ndarray, Y: np.ndarray, ridge: float = 1e-6
+    Z: np.ndarray,
+    Y: np.ndarray,
+    ridge: float = 1e-6,
+    W0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``W, b`` minimising ``|Z W^T + b - Y|^2 + lam |W|^2`` (lam scaled to ``Z``)."""
+    """``W, b`` minimising ``|Z W^T + b - Y|^2 + lam |W - W0|^2`` (``W0``: zeros).
+
+    The bias is free (the data are centred first); ``lam`` is ``ridge`` times
+    the mean eigenvalue of the centred Gram matrix.
+    """
     if Z.ndim != 2 or Y.ndim != 2 or len(Z) != len(Y):
         raise ValueError(
             f"need Z (N, d) and Y (N, m) with equal N, got {Z.shape}, {Y.shape}"
         )
-    if ridge < 0:
-        raise ValueError(f"ridge must be non-negative, got {ridge}")
+    W0 = np.zeros((Y.shape[1], Z.shape[1])) if W0 is None else W0
     z_mean, y_mean = Z.mean(0), Y.mean(0)
-    Zc, Yc = Z - z_mean, Y - y_mean
-    gram = Zc.T @ Zc
-    lam = ridge * max(np.trace(gram) / max(len(gram), 1), 1e-12)
-    W = np.linalg.solve(gram + lam * np.eye(len(gram)), Zc.T @ Yc).T
+    W = ridge_toward(Z - z_mean, Y - y_mean, W0.T, ridge).T
     return W, y_mean - W @ z_mean
 
 
@@ -117,21 +165,25 @@ def refit_plan(
     ``bias_only=True`` keeps the weights and only moves the bias by the mean
     error (the mean shift), a one-vector correction.
     """
+    check_ridge(ridge)
     small = apply_plan(model, plan)
     Z, Y = consumer_rows(
         small, plan.consumer, data, reference or model, max_samples, locations, seed
     )
     shape = plan.consumer_weight.shape
+    W = plan.consumer_weight.double().reshape(shape[0], -1).numpy()
+    b = (
+        np.zeros(shape[0])
+        if plan.consumer_bias is None
+        else plan.consumer_bias.double().numpy()
+    )
     if bias_only:
-        W = plan.consumer_weight.double().reshape(shape[0], -1).numpy()
-        b = (
-            np.zeros(shape[0])
-            if plan.consumer_bias is None
-            else plan.consumer_bias.double().numpy()
-        )
         b = b + (Y - Z @ W.T - b).mean(axis=0)
     else:
-        W, b = least_squares(Z, Y, ridge)
+        warn_underdetermined(
+            len(Z), Z.shape[1] + 1, f"refit of {plan.consumer!r} (weights and bias)"
+        )
+        W, b = least_squares(Z, Y, ridge, W0=W)
     weight = torch.from_numpy(W.reshape(shape).copy())
     kind = "bias" if bias_only else "refit"
     refit = with_consumer(
@@ -150,6 +202,15 @@ def check_refit_options(method: str, options: dict[str, Any]) -> None:
             f"{method}: unknown option(s) {unknown}; besides its own "
             f"options it accepts the refit options {list(REFIT_OPTIONS)}"
         )
+
+
+def check_refit(refit: Any) -> bool | str:
+    """The ``refit`` option: False (or None), True (least squares) or "bias"."""
+    if refit is None or refit is False:
+        return False
+    if refit is True or (isinstance(refit, str) and refit == "bias"):
+        return refit
+    raise ValueError(f"refit must be False, True or 'bias', got {refit!r}")
 
 
 def maybe_refit(
@@ -173,10 +234,8 @@ def maybe_refit(
         raise ValueError(
             "choose refit= (data-driven) or correct='stats' (statistics only), not both"
         )
-    if refit is False or refit is None:
+    if check_refit(refit) is False:
         return maybe_correct(model, plan, **correction)
-    if refit is not True and refit != "bias":
-        raise ValueError(f"refit must be False, True or 'bias', got {refit!r}")
     return refit_plan(
         model,
         plan,

@@ -53,7 +53,8 @@ from scipy.optimize import nnls
 from scipy.special import ndtr
 from torch import nn
 
-from helpers.compress.activations import eval_mode, input_batches, record
+from helpers._arrays import as_finite_array, check_positive_int
+from helpers.compress.activations import check_data, eval_mode, input_batches, record
 from helpers.compress.layers import adapter_for, as_numpy
 from helpers.compress.surgery import (
     LayerPlan,
@@ -86,17 +87,8 @@ def unit_stats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each unit's (BatchNorm-folded) pre-activation in ``layer``."""
     chain = trace_chain(model, layer)
-    n = adapter_for(model.get_submodule(layer)).n_out(model.get_submodule(layer))
-    if stats is not None and layer in stats:
-        mean, std = (np.asarray(v, dtype=np.float64) for v in stats[layer])
-        if mean.shape != (n,) or std.shape != (n,):
-            raise ValueError(
-                f"stats[{layer!r}] must hold {n} means and {n} stds, got "
-                f"shapes {mean.shape} and {std.shape}"
-            )
-        if not (np.isfinite(mean).all() and np.isfinite(std).all()) or np.any(std < 0):
-            raise ValueError(f"stats[{layer!r}] must be finite with stds >= 0")
-        return mean, std
+    if stats is not None and layer in check_stats(model, stats):
+        return stats_entry(model, layer, stats[layer])
     if chain.batchnorm is None:
         raise ValueError(
             f"{layer!r} has no BatchNorm after it, so the correction needs its units' "
@@ -105,9 +97,74 @@ def unit_stats(
         )
     bn = model.get_submodule(chain.batchnorm)
     var = as_numpy(bn.running_var)
+    n = len(var)
     gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
     beta = as_numpy(bn.bias) if bn.bias is not None else np.zeros(n)
     return beta, np.abs(gamma) * np.sqrt(var / (var + bn.eps))
+
+
+def stats_entry(
+    model: nn.Module, layer: str, entry: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """One ``stats`` entry checked: a ``(mean, std)`` pair of one number per unit."""
+    mod = model.get_submodule(layer)
+    n = adapter_for(mod).n_out(mod)
+    if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+        raise ValueError(
+            f"stats[{layer!r}] must be a (mean, std) pair of {n} numbers each, "
+            f"got {type(entry).__name__}"
+        )
+    mean = as_finite_array(entry[0], f"stats[{layer!r}] mean")
+    std = as_finite_array(entry[1], f"stats[{layer!r}] std")
+    if mean.shape != (n,) or std.shape != (n,):
+        raise ValueError(
+            f"stats[{layer!r}] must hold {n} means and {n} stds, got "
+            f"shapes {mean.shape} and {std.shape}"
+        )
+    if np.any(std < 0):
+        raise ValueError(f"stats[{layer!r}] must be finite with stds >= 0")
+    return mean, std
+
+
+def check_stats(model: nn.Module, stats: Any) -> UnitStats:
+    """``stats`` must map layer names of ``model`` to ``(mean, std)`` pairs."""
+    if not isinstance(stats, Mapping):
+        raise TypeError(
+            "stats must be a dict {layer name: (mean, std)} (see "
+            f"record_unit_stats / load_unit_stats), got {type(stats).__name__}"
+        )
+    layers = {n for n, m in model.named_modules() if adapter_for(m) is not None}
+    for layer, entry in stats.items():
+        if layer not in layers:
+            raise ValueError(
+                f"stats names {layer!r}, which is not a Linear or Conv2d layer of "
+                f"the model (its layers: {sorted(layers)})"
+            )
+        stats_entry(model, layer, entry)
+    return stats
+
+
+def check_input_shape(model: nn.Module, input_shape: Any) -> tuple[int, ...]:
+    """``input_shape`` (one sample, no batch axis) must fit the model: a dry run."""
+    if isinstance(input_shape, (str, bytes)) or not isinstance(
+        input_shape, (tuple, list, torch.Size)
+    ):
+        raise TypeError(
+            "input_shape must be the shape of one input without the batch axis, "
+            f"such as (3, 32, 32), got {type(input_shape).__name__}"
+        )
+    shape = tuple(check_positive_int("input_shape entries", s) for s in input_shape)
+    first = next(model.parameters())
+    zeros = torch.zeros(1, *shape, dtype=first.dtype, device=first.device)
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(zeros)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        raise ValueError(
+            f"input_shape {shape} does not fit the model (a forward pass on "
+            f"zeros of shape {(1, *shape)} fails: {err})"
+        ) from err
+    return shape
 
 
 def row_correlations(rows: np.ndarray) -> np.ndarray:
@@ -177,12 +234,7 @@ def tap_weights(
         return None
     first = next(model.parameters())
     zeros = torch.zeros(1, *input_shape, dtype=first.dtype, device=first.device)
-    try:
-        ((x, _),) = record(model, consumer, [zeros], "input")
-    except (RuntimeError, ValueError) as err:
-        raise ValueError(
-            f"input_shape {tuple(input_shape)} does not fit the model: {err}"
-        ) from err
+    ((x, _),) = record(model, consumer, [zeros], "input")
     ones = torch.ones(1, 1, *x.shape[2:], dtype=torch.float64)
     cols = nn.functional.unfold(
         ones,
@@ -289,6 +341,10 @@ def maybe_correct(
         return plan
     if correct != "stats":
         raise ValueError(f"correct must be None or 'stats', got {correct!r}")
+    if stats is not None:
+        check_stats(model, stats)
+    if input_shape is not None:
+        input_shape = check_input_shape(model, input_shape)
     return stats_correct(model, plan, stats, input_shape)
 
 
@@ -306,7 +362,9 @@ def record_unit_stats(
     This reads data: it is meant to run once, on the training set, when a
     checkpoint is made, as BatchNorm's running statistics are.
     """
+    layers = [layers] if isinstance(layers, str) else list(layers)
     batches = input_batches(data, max_samples)
+    check_data(model, batches)
     out: dict[str, tuple[list, list]] = {}
     with eval_mode(model):
         for layer in layers:
@@ -336,11 +394,38 @@ def save_unit_stats(
     )
 
 
+def _read_stats_file(path: Path) -> dict[str, Any]:
+    """The JSON of a statistics file, checked for its form; errors name the file."""
+    try:
+        blob = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read statistics file {path}: {err}") from err
+    ok = (
+        isinstance(blob, dict)
+        and isinstance(blob.get("provenance", {}), dict)
+        and isinstance(blob.get("stats"), dict)
+        and all(
+            isinstance(v, list)
+            and len(v) == 2
+            and all(isinstance(x, list) and len(x) == len(v[0]) for x in v)
+            for v in blob["stats"].values()
+        )
+    )
+    if not ok:
+        raise ValueError(
+            f"statistics file {path} is malformed: expected "
+            '{"provenance": {...}, "stats": {layer: [means, stds]}} '
+            "as written by save_unit_stats"
+        )
+    blob.setdefault("provenance", {})
+    return blob
+
+
 def load_unit_stats(
     path: Path, checkpoint: Path | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read a statistics file; with ``checkpoint``, check it was made for that file."""
-    blob = json.loads(Path(path).read_text())
+    blob = _read_stats_file(Path(path))
     if checkpoint is not None:
         want, got = blob["provenance"].get("checkpoint_sha256"), file_sha256(checkpoint)
         if want != got:
@@ -349,4 +434,10 @@ def load_unit_stats(
                 f"sha256 {want}, but {Path(checkpoint).name} has {got}; "
                 "record the statistics again"
             )
-    return {k: (np.asarray(m), np.asarray(s)) for k, (m, s) in blob["stats"].items()}
+    try:
+        return {
+            k: (as_finite_array(m, f"{k} mean"), as_finite_array(s, f"{k} std"))
+            for k, (m, s) in blob["stats"].items()
+        }
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"statistics file {path} is malformed: {err}") from err

@@ -31,8 +31,9 @@ import numpy as np
 import torch
 import torch.fx
 from torch import nn
+from torch.nn.utils import parametrize
 
-from helpers._arrays import as_finite_array
+from helpers._arrays import as_finite_array, as_real_number, check_positive_int
 from helpers.compress.activations import eval_mode  # noqa: F401  (re-exported)
 from helpers.compress.layers import adapter_for, as_numpy, layer_types
 
@@ -164,19 +165,26 @@ class LayerPlan:
         )
 
 
-def n_keep(n: int, keep: float) -> int:
+def n_keep(n: int, keep: Any) -> int:
     """Neurons kept out of ``n`` for the fraction ``keep`` (rounded, at least one)."""
-    check_keep(keep)
+    n = check_positive_int("n", n)
+    keep = check_keep(keep)
     return max(1, min(n, int(math.floor(keep * n + 0.5))))
 
 
 def check_keep(keep: Any) -> float:
-    """Validate the kept fraction: a number in (0, 1]."""
-    if isinstance(keep, bool) or not isinstance(keep, (int, float)):
-        raise TypeError(f"keep must be a number in (0, 1], got {type(keep).__name__}")
-    if not 0.0 < float(keep) <= 1.0 or math.isnan(keep):
+    """Validate the kept fraction: a real number in (0, 1] (NumPy or 0-d tensor too)."""
+    try:
+        value = as_real_number(keep, "keep")
+    except TypeError as err:
+        raise TypeError(
+            f"keep must be a number in (0, 1], got {type(keep).__name__}"
+        ) from err
+    except ValueError as err:
+        raise ValueError(f"keep must be a fraction in (0, 1], got {keep}") from err
+    if not 0.0 < value <= 1.0:
         raise ValueError(f"keep must be a fraction in (0, 1], got {keep}")
-    return float(keep)
+    return value
 
 
 # --------------------------------------------------------------------------- #
@@ -325,6 +333,131 @@ def _layer(modules: dict[str, nn.Module], layer: str) -> nn.Module:
     return mod
 
 
+def _flatten_form(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
+    """How a flatten node reshapes: ``"start_dim=1, end_dim=-1"`` or ``"to 2 dims"``."""
+    if node.op == "call_module":
+        mod = modules[node.target]
+        return f"start_dim={mod.start_dim}, end_dim={mod.end_dim}"
+    if node.op == "call_method" and node.target in ("view", "reshape"):
+        shape = node.args[1:]
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return f"to {len(shape)} dims"
+    args = [*node.args[1:], None, None]
+    start = node.kwargs.get("start_dim", 0 if args[0] is None else args[0])
+    end = node.kwargs.get("end_dim", -1 if args[1] is None else args[1])
+    return f"start_dim={start}, end_dim={end}"
+
+
+#: Flattens that keep each channel a block of the next layer's input, per sample.
+_CHANNEL_FLATTENS = {"start_dim=1, end_dim=-1", "to 2 dims"}
+
+
+def _check_flattens(
+    layer: str, between: list[torch.fx.Node], modules: dict[str, nn.Module]
+) -> None:
+    """Only flattens that keep each neuron's values together, after the batch axis.
+
+    ``flatten(x, 1)``, ``nn.Flatten()`` and ``view``/``reshape`` to ``(N, -1)``
+    make a neuron (a channel) a block of the consumer's input; flattening from
+    another axis (``flatten(x, 2)``: a Linear over positions) does not.
+    """
+    for node in between:
+        if not _is_flatten(node, modules):
+            continue
+        form = _flatten_form(node, modules)
+        if form not in _CHANNEL_FLATTENS:
+            raise ValueError(
+                f"cannot compress {layer!r}: {_describe(node, modules)} ({form}) "
+                "does not keep its neurons (channels) as blocks of the next "
+                "layer's input; only flatten(x, 1), nn.Flatten() and "
+                "view/reshape to (N, -1) are supported"
+            )
+
+
+def _module_names(model: nn.Module) -> dict[int, list[str]]:
+    """Every name under which each module object is registered (by object id)."""
+    names: dict[int, list[str]] = {}
+    for name, mod in model.named_modules(remove_duplicate=False):
+        names.setdefault(id(mod), []).append(name)
+    return names
+
+
+def _shared_use(model: nn.Module, graph: torch.fx.Graph, name: str) -> str:
+    """Why the module ``name`` is shared (called twice, named twice, tied), or ""."""
+    mod = model.get_submodule(name)
+    calls = sum(1 for n in graph.nodes if n.op == "call_module" and n.target == name)
+    if calls > 1:
+        return f"it is called at {calls} places in forward()"
+    also = [n for n in _module_names(model)[id(mod)] if n != name]
+    if also:
+        return f"it is also registered as {also}"
+    mine = {id(p) for p in mod.parameters(recurse=False)}
+    tied = sorted(
+        {
+            pname.rpartition(".")[0]
+            for pname, p in model.named_parameters(remove_duplicate=False)
+            if id(p) in mine
+        }
+        - {name}
+    )
+    if tied:
+        return f"it shares parameters with {tied}"
+    direct = [
+        str(n.target)
+        for n in graph.nodes
+        if n.op == "get_attr" and str(n.target).startswith(f"{name}.")
+    ]
+    return f"forward() reads its parameters directly ({direct})" if direct else ""
+
+
+def _check_single_use(
+    model: nn.Module, graph: torch.fx.Graph, names: list[str]
+) -> None:
+    """Refuse shared modules: rebuilding one would change or break its other uses."""
+    for name in names:
+        why = _shared_use(model, graph, name)
+        if why:
+            raise ValueError(
+                f"cannot rebuild {name!r} "
+                f"({type(model.get_submodule(name)).__name__}): {why}; a module "
+                "shared this way cannot be a compressed layer, its BatchNorm or "
+                "its consumer (give each use its own module)"
+            )
+
+
+_HOOKS = (
+    "_forward_pre_hooks",
+    "_forward_hooks",
+    "_backward_pre_hooks",
+    "_backward_hooks",
+)
+
+
+def _check_hooks(model: nn.Module, names: list[str]) -> None:
+    """Refuse hooks and re-parametrised weights: the rebuilt module would lose them."""
+    for name in names:
+        mod = model.get_submodule(name)
+        if any(n.endswith("_orig") for n, _ in mod.named_parameters(recurse=False)):
+            raise ValueError(
+                f"{name!r} is pruned with torch.nn.utils.prune (its weight is "
+                "re-parametrised as weight_orig * weight_mask); call "
+                "torch.nn.utils.prune.remove(module, 'weight') on it first"
+            )
+        if parametrize.is_parametrized(mod):
+            raise ValueError(
+                f"{name!r} has parametrised weights; call "
+                "torch.nn.utils.parametrize.remove_parametrizations on it first"
+            )
+        hooks = [kind.strip("_") for kind in _HOOKS if getattr(mod, kind, None)]
+        if hooks:
+            raise ValueError(
+                f"{name!r} ({type(mod).__name__}) has {', '.join(hooks)} "
+                "registered; compression rebuilds the module and would drop "
+                "them: remove the hooks first (and register them on the result)"
+            )
+
+
 def trace_chain(
     model: nn.Module, layer: str, graph: torch.fx.Graph | None = None
 ) -> Chain:
@@ -370,6 +503,10 @@ def trace_chain(
             )
     consumer_name = consumer_node.target
     consumer = modules[consumer_name]
+    rebuilt = [n for n in (layer, batchnorm, consumer_name) if n is not None]
+    _check_single_use(model, graph, rebuilt)
+    _check_hooks(model, rebuilt)
+    _check_flattens(layer, between, modules)
     producer, reader = adapter_for(mod), adapter_for(consumer)
     reader.check(consumer_name, consumer)
     n = producer.n_out(mod)
@@ -463,6 +600,12 @@ def check_layer(
         if name is None:
             continue
         for pname, p in model.get_submodule(name).named_parameters(recurse=False):
+            if p.is_meta:
+                raise ValueError(
+                    f"{pname} of {name!r} is on the meta device (it holds no "
+                    "values); load real weights first (e.g. to_empty() then "
+                    "load_state_dict())"
+                )
             if not torch.isfinite(p).all():
                 raise ValueError(
                     f"{pname} of {name!r} holds NaN or infinite weights; "

@@ -6,8 +6,10 @@ pre-activation minus its bias is a sum over neurons ``y = sum_j x_j`` of their
 contributions ``x_j``. Greedy selection builds the removed set ``T`` one neuron
 at a time, each time adding the neuron that keeps ``|sum_{j in T} x_j|^2``
 smallest, until only the kept fraction remains. Then the kept neurons'
-contributions are rescaled by least squares, ``w = argmin |y - X_kept w|^2``,
-and each kept column of the consumer is multiplied by its ``w_j``. The greedy
+contributions are rescaled by least squares, ``w = argmin |y - X_kept w|^2``
+(lightly ridge-regularised toward ``w = 1``, so that scales the samples do not
+determine stay at 1 and keeping every neuron changes nothing), and each kept
+column of the consumer is multiplied by its ``w_j``. The greedy
 step alone ignores what the removed neurons contributed; the scaling is part
 of the method. On a convolutional consumer, as in the authors' code, each
 sampled image gives ``locations`` (10) random (filter ``f``, location) pairs of
@@ -25,12 +27,15 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from helpers._arrays import check_positive_int, check_seed
 from helpers.compress.layers import adapter_for
 from helpers.compress.refit import (
     MAX_SAMPLES,
     check_refit_options,
     consumer_rows,
     maybe_refit,
+    ridge_toward,
+    warn_underdetermined,
 )
 from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
 
@@ -75,6 +80,17 @@ def greedy_removal(X: np.ndarray, n_remove: int) -> np.ndarray:
     return np.array(removed, dtype=np.int64)
 
 
+def scaling(X: np.ndarray, kept: np.ndarray, layer: str) -> np.ndarray:
+    """ThiNet's least-squares scales of the kept contributions, ridge toward 1.
+
+    Regularising toward the unscaled solution keeps every scale the sampled
+    rows cannot determine at 1, so keeping every neuron changes nothing.
+    """
+    warn_underdetermined(len(X), len(kept), f"ThiNet scaling of {layer!r}")
+    y = X.sum(axis=1)[:, None]
+    return ridge_toward(X[:, kept], y, np.ones((len(kept), 1)))[:, 0]
+
+
 def thinet(
     model: nn.Module,
     layer: str,
@@ -91,6 +107,7 @@ def thinet(
 ) -> LayerPlan:
     """Plan ThiNet pruning of ``layer`` from sample inputs ``data``."""
     check_refit_options("thinet", refit_options)
+    pairs, seed = check_positive_int("pairs", pairs), check_seed(seed)
     view = neuron_view(model, layer)
     k = n_keep(view.n, keep)
     Z, _ = consumer_rows(
@@ -104,8 +121,7 @@ def thinet(
         X = contributions(Z, Wc, view.chain.group, pairs, seed)
     removed = greedy_removal(X, view.n - k)
     kept = np.setdiff1d(np.arange(view.n), removed)
-    y = X.sum(axis=1)
-    w, *_ = np.linalg.lstsq(X[:, kept], y, rcond=None)
+    w = scaling(X, kept, layer)
     info = {"requested": k, "pairs": len(X), "scaling": w.copy()}
     plan = selection_plan(
         view, kept, "thinet", column_scale=w, info=info, data_driven=True

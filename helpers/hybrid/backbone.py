@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from helpers.train import check_positive_int, model_device
+from helpers.train import check_positive_int, eval_mode, model_device
 
 #: Channels of the reference backbone (width 1); other widths scale them.
 REFERENCE_CHANNELS: tuple[int, ...] = (128, 128, 256, 256, 256)
@@ -90,16 +90,12 @@ def extract_features(
     if not isinstance(X, torch.Tensor):
         raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
     check_positive_int("batch_size", batch_size)
-    was_training = backbone.training
-    backbone.eval()
     device = model_device(backbone)
-    try:
+    with eval_mode(backbone):
         parts = [
             backbone(X[i : i + batch_size].to(device)).cpu()
             for i in range(0, X.shape[0], batch_size)
         ]
-    finally:
-        backbone.train(was_training)
     if not parts:
         return torch.empty(0, backbone.out_features)
     return torch.cat(parts)

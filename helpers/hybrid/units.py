@@ -17,7 +17,7 @@ from torch import nn
 
 from helpers.hybrid.heads import MaxPlusHead, as_head, check_features, live_mask
 from helpers.morph import MaxPlus
-from helpers.train import check_positive_int
+from helpers.train import check_positive_int, eval_mode
 
 
 @torch.no_grad()
@@ -40,23 +40,19 @@ def maxplus_usage(
             f"features must be a non-empty (N, d) tensor, got {tuple(features.shape)}"
         )
     check_features(head, features)
-    was_training = head.training
-    head.eval()
     morph, live = head.morph, live_mask(head.morph)
     weight = morph.weight.masked_fill(~live, -math.inf)
     h = weight.shape[1]
     batch_size = max(1, min(batch_size, (1 << 24) // weight.numel()))  # <= 64 MB
     counts = torch.zeros(h, dtype=torch.long)
     bias_wins = 0
-    try:
+    with eval_mode(head):
         for i in range(0, features.shape[0], batch_size):
             z = head.bn(head.fc1(features[i : i + batch_size]))
             values, winners = (z[:, None, :] + weight).max(dim=2)
             by_bias = morph.bias > values  # the bias wins only when strictly larger
             bias_wins += int(by_bias.sum())
             counts += torch.bincount(winners[~by_bias].cpu(), minlength=h)
-    finally:
-        head.train(was_training)
     total = features.shape[0] * weight.shape[0]
     return {
         "win_share": (counts.double() / total).numpy(),
