@@ -18,8 +18,10 @@ that the book's methods and the library's compare at equal shapes:
   score and would not be pruned (reported as an error).
 * ``"tp_fpgm"``: ``FPGMImportance``, filters near the geometric median (He et al.
   2019): a channel's score is the sum of its Euclidean distances to the other
-  channels' *absolute* weights (Torch-Pruning 1.6 takes ``|w|`` first), over the
-  producer's filters and the consumer's input slices; the most central go.
+  channels, averaged over the producer's filters and the consumer's input
+  slices (BatchNorm is not read); the most central go. Torch-Pruning 1.6
+  measures the distances between elementwise *squared* weights ``|w|**2``
+  (``p=2``), not between the raw filters of the paper.
 
 BatchNorm, as Torch-Pruning's ``BatchnormPruner.prune_out_channels`` does it:
 the BatchNorm after a pruned layer is kept and restricted to the kept channels
