@@ -4,7 +4,8 @@
 #               notebook (fast mode)
 #   make results  install into .venv, rerun the four benchmarks (stats_correction,
 #               results_table, compress_vgg, compress_lenet), writing results/*.csv with
-#               their provenance; chapter 10 reads them (9 minutes on 2 cores here)
+#               their provenance; chapter 10 reads them (hours on CPU: compress_vgg
+#               fine-tunes 40 compressed VGGs for 4 epochs each)
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python

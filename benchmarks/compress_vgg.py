@@ -4,10 +4,13 @@ On the shipped checkpoint ``vgg_cifar_w025`` (CIFAR-10, or offline its
 Fashion-MNIST 32x32 substitute; the loader prints which data ran) it prints:
 
 1. all 13 convolutions compressed with every method at keep 75/50/25 % and with
-   Li et al.'s "pruned-A" schedule: test accuracy as compressed and after one
-   epoch of fine-tuning, parameters, FLOPs, the measured CPU latency ratio next
-   to the FLOPs ratio, and the compression time (CPU time of one thread, which
-   a busy machine does not inflate);
+   Li et al.'s "pruned-A" schedule, next to Torch-Pruning's criteria at the same
+   channel counts (``tp_l1``, ``tp_bn_scale``, ``tp_fpgm``): test accuracy as
+   compressed, after BatchNorm recalibration on the calibration images, and
+   after every epoch of the book's fine-tuning protocol (``fine_tune``,
+   ``--ft-epochs`` epochs on ``--ft-size`` training images), parameters, FLOPs,
+   the measured CPU latency ratio next to the FLOPs ratio, and the compression
+   time (CPU time of one thread, which a busy machine does not inflate);
 2. (a) each convolution compressed alone at 50 % and 25 % (26 settings, no
    fine-tuning): a sensitivity table per method, plus two labelled data-driven
    TropNNC variants (bias correction, least-squares refit) that measure why
@@ -16,7 +19,8 @@ Fashion-MNIST 32x32 substitute; the loader prints which data ran) it prints:
    (conv1, then conv1 and conv2, ...): one curve per method, as a table;
 4. a tally: TropNNC's mean vs ThiNet's in (a), how often TropNNC beats
    ``l1_filter``, ``channel_similarity`` and ``random`` in (a), TropNNC vs ThiNet
-   after fine-tuning at 50 %, and their compression times.
+   after fine-tuning at 50 %, TropNNC minus each Torch-Pruning criterion at 50 %
+   (as compressed, recalibrated, fine-tuned), and the compression times.
 
 ``--torchvision`` adds full-size torchvision ``vgg16_bn`` (13 convolutions) and
 ``resnet50`` (the inner conv1/conv2 of every Bottleneck) with random weights:
@@ -25,14 +29,20 @@ pretrained ImageNet weights, which are not available offline).
 
 Run from the repository root::
 
-    python benchmarks/compress_vgg.py                 # about 5 minutes on one core
+    python benchmarks/compress_vgg.py                 # hours on one core (see below)
     python benchmarks/compress_vgg.py --quick         # fewer images and settings
     python benchmarks/compress_vgg.py --torchvision   # plus the full-size networks
+
+The default run fine-tunes 40 compressed models (4 schedules x 10 methods) for 4
+epochs on 30,000 images each, which takes hours on one CPU core;
+``--ft-epochs`` and ``--ft-size`` shrink it, ``--quick`` (2 epochs on
+500 images) is a smoke test of a few minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -43,14 +53,25 @@ import torch
 from torch import nn
 
 import helpers  # noqa: F401  (must precede torchvision)
-from helpers.compress import METHODS, apply_plan, compress, is_data_driven
+from helpers.compress import (
+    METHODS,
+    apply_plan,
+    compress,
+    is_data_driven,
+    torch_pruning_compress,
+)
 from helpers.data import load_vgg_data
 from helpers.metrics import compare_latency, count_flops, count_parameters
 from helpers.models import conv_names, pruned_a_fractions
 from helpers.recipes import load_or_train
-from helpers.train import seed_everything
+from helpers.train import (
+    FINE_TUNE,
+    fine_tune,
+    recalibrate_batchnorm,
+    seed_everything,
+)
 
-from common import SuffixEvaluator, accuracy, fine_tuned, provenance, write_csv
+from common import SuffixEvaluator, accuracy, provenance, write_csv
 
 CHECKPOINT = "vgg_cifar_w025"
 WIDTH = 0.25
@@ -64,6 +85,9 @@ METHOD_LIST = [
     "random",
     "thinet",
 ]
+#: Torch-Pruning's criteria (helpers.compress.torch_pruning), in the all-layer
+#: table only: the same layers pruned to the same channel counts.
+TP_METHOD_LIST = ["tp_l1", "tp_bn_scale", "tp_fpgm"]
 KEEPS = (0.75, 0.5, 0.25)
 SENSITIVITY_KEEPS = (0.5, 0.25)
 CUMULATIVE_KEEP = 0.5
@@ -83,6 +107,9 @@ SHORT = {
     "magnitude": "magn",
     "random": "random",
     "thinet": "thinet",
+    "tp_l1": "tp-l1",
+    "tp_bn_scale": "tp-bn",
+    "tp_fpgm": "tp-fpgm",
 }
 
 
@@ -102,10 +129,58 @@ def plan_for(
     return METHODS[method](model, layer, keep, seed=seed, **extra, **options)
 
 
+def ft_columns(epochs: int) -> list[str]:
+    """Names of the per-epoch fine-tuning columns: ft_epoch_1 .. ft_epoch_E."""
+    return [f"ft_epoch_{e}" for e in range(1, epochs + 1)]
+
+
+def part1_columns(args: argparse.Namespace) -> list[str]:
+    """Columns of the all-layer table, in order."""
+    return [
+        "schedule",
+        "method",
+        "accuracy",
+        "recalibrated",
+        *ft_columns(args.ft_epochs),
+        "params",
+        "params %",
+        "FLOPs %",
+        "latency %",
+        "seconds",
+    ]
+
+
+def after_compression(
+    small: nn.Module, data: dict[str, Any], args: argparse.Namespace
+) -> dict[str, float]:
+    """Accuracy (%) after BatchNorm recalibration, and after each fine-tuning epoch.
+
+    Both work on copies of ``small``: recalibration re-estimates the running
+    statistics on the calibration images; fine-tuning (the book's protocol,
+    :func:`helpers.train.fine_tune`) starts from the model as compressed and
+    records the test accuracy after every epoch.
+    """
+    x, y = data["test"]
+    calibrated = recalibrate_batchnorm(copy.deepcopy(small), data["calib"])
+    tuned = copy.deepcopy(small)
+    history = fine_tune(
+        tuned, data["ft"], epochs=args.ft_epochs, val=(x, y), lr=args.lr, seed=0
+    )
+    curve = [100 * a for a in history["val_acc"]]
+    return {
+        "recalibrated": accuracy(calibrated, x, y),
+        **dict(zip(ft_columns(args.ft_epochs), curve)),
+    }
+
+
 def all_layers(
     net: nn.Module, data: dict[str, Any], args: argparse.Namespace
 ) -> pd.DataFrame:
-    """Part 1: every method x schedule on all (or pruned-A's) convolutions."""
+    """Part 1: every method x schedule on all (or pruned-A's) convolutions.
+
+    Torch-Pruning's criteria run on the same layers at the same channel counts;
+    every row is also recalibrated and fine-tuned.
+    """
     convs = conv_names()
     fractions = pruned_a_fractions(WIDTH)
     halved = [name for name in convs if fractions[name] < 1]
@@ -121,18 +196,29 @@ def all_layers(
     rows = []
     for schedule, (keep, layers) in schedules.items():
         latency: float | None = None  # compressed / uncompressed
-        for method in METHOD_LIST:
+        shapes: dict[str, tuple[int, ...]] | None = None
+        for method in METHOD_LIST + TP_METHOD_LIST:
             seed_everything(args.seed)
             start = time.process_time()
-            small = compress(
-                net,
-                method,
-                keep,
-                layers=layers,
-                seed=args.seed,
-                data=data["calib"] if is_data_driven(method) else None,
-            )
+            if method in TP_METHOD_LIST:
+                small = torch_pruning_compress(
+                    net, method, keep, layers=layers, example_inputs=batch[:1]
+                )
+            else:
+                small = compress(
+                    net,
+                    method,
+                    keep,
+                    layers=layers,
+                    seed=args.seed,
+                    data=data["calib"] if is_data_driven(method) else None,
+                )
             seconds = time.process_time() - start
+            these = {n: tuple(p.shape) for n, p in small.named_parameters()}
+            if shapes is None:
+                shapes = these
+            elif these != shapes:  # the latency below is measured once
+                raise RuntimeError(f"{method} at {schedule} gave other shapes")
             if latency is None:  # same shapes for every method at one schedule
                 t_full, t_small = compare_latency(
                     [net, small], batch, repeats=args.repeats
@@ -144,7 +230,7 @@ def all_layers(
                     "schedule": schedule,
                     "method": method,
                     "accuracy": accuracy(small, x, y),
-                    "fine-tuned": fine_tuned(small, data["ft"], x, y, args.lr),
+                    **after_compression(small, data, args),
                     "params": count_parameters(small),
                     "params %": 100 * count_parameters(small) / base_params,
                     "FLOPs %": 100 * flops / base_flops,
@@ -152,6 +238,7 @@ def all_layers(
                     "seconds": seconds,
                 }
             )
+            print(f"    {schedule} {method}: {rows[-1]['accuracy']:.2f} %", flush=True)
         print(f"  done: all layers, {schedule}", flush=True)
     return pd.DataFrame(rows)
 
@@ -295,29 +382,58 @@ def fmt(v: float) -> str:
 
 
 def short(df: pd.DataFrame) -> pd.DataFrame:
-    """The method columns of ``df`` (then any variants), in order, short names."""
-    columns = METHOD_LIST + [v for v in VARIANTS if v in df.columns]
+    """The method columns of ``df`` (then Torch-Pruning's, variants), short names."""
+    extra = [m for m in TP_METHOD_LIST + list(VARIANTS) if m in df.columns]
+    columns = METHOD_LIST + extra
     return df[columns].rename(columns=SHORT)
 
 
+def last_ft_column(part1: pd.DataFrame) -> str:
+    """The column of the last fine-tuning epoch in the all-layer table."""
+    return [c for c in part1.columns if c.startswith("ft_epoch_")][-1]
+
+
 def print_part1(base: float, part1: pd.DataFrame) -> None:
-    """Part 1: accuracy as compressed and fine-tuned, costs and times."""
+    """Part 1: accuracy as compressed, recalibrated, fine-tuned; costs and times."""
     print(
         f"\n=== 1. all convolutions compressed (uncompressed accuracy {base:.2f} %) ==="
     )
-    print("accuracy (%) as compressed | after one epoch of fine-tuning")
-    acc = short(
-        part1.pivot_table(
-            index="schedule", columns="method", values="accuracy", sort=False
-        )
+    last = last_ft_column(part1)
+    epochs = int(last.rsplit("_", 1)[1])
+    print(
+        "(tp-l1, tp-bn, tp-fpgm: Torch-Pruning's group L1, BatchNorm scale and FPGM "
+        "criteria at the same channel counts)"
     )
-    ft = short(
-        part1.pivot_table(
-            index="schedule", columns="method", values="fine-tuned", sort=False
+
+    def table(values: str) -> pd.DataFrame:
+        return short(
+            part1.pivot_table(
+                index="schedule", columns="method", values=values, sort=False
+            )
         )
+
+    for values, title in (
+        ("accuracy", "as compressed"),
+        ("recalibrated", "after BatchNorm recalibration on the calibration images"),
+        (last, f"after {epochs} epoch(s) of fine-tuning"),
+    ):
+        print(f"accuracy (%) {title}:")
+        print(table(values).to_string(float_format=fmt))
+    curve = part1.melt(
+        id_vars=["schedule", "method"],
+        value_vars=ft_columns(epochs),
+        var_name="epoch",
+        value_name="ft",
     )
-    both = pd.concat({"as compressed": acc, "fine-tuned": ft}, axis=1)
-    print(both.to_string(float_format=fmt))
+    curve["epoch"] = curve["epoch"].str.rsplit("_", n=1).str[1].astype(int)
+    print("fine-tuning: test accuracy (%) after each epoch:")
+    print(
+        short(
+            curve.pivot_table(
+                index=["schedule", "epoch"], columns="method", values="ft", sort=False
+            )
+        ).to_string(float_format=fmt)
+    )
     costs = part1.groupby("schedule", sort=False)[
         ["params", "params %", "FLOPs %", "latency %"]
     ].first()
@@ -390,7 +506,10 @@ def print_tally(part1: pd.DataFrame, table: pd.DataFrame | None) -> None:
             )
     if len(part1):
         ft = part1.pivot_table(
-            index="schedule", columns="method", values="fine-tuned", sort=False
+            index="schedule",
+            columns="method",
+            values=last_ft_column(part1),
+            sort=False,
         )
         if "50%" in ft.index:
             trop, thin = ft.loc["50%", "tropnnc"], ft.loc["50%", "thinet"]
@@ -399,6 +518,18 @@ def print_tally(part1: pd.DataFrame, table: pd.DataFrame | None) -> None:
                 f"{thin:.2f} ({trop - thin:+.2f} points; target: at most 1 below) "
                 f"-> {'yes' if trop - thin >= -1 else 'NO'}"
             )
+            at50 = part1[part1["schedule"] == "50%"].set_index("method")
+            stages = {
+                "as compressed": "accuracy",
+                "recalibrated": "recalibrated",
+                "fine-tuned": last_ft_column(part1),
+            }
+            for tp in [m for m in TP_METHOD_LIST if m in at50.index]:
+                gaps = ", ".join(
+                    f"{label} {at50.loc['tropnnc', col] - at50.loc[tp, col]:+.2f}"
+                    for label, col in stages.items()
+                )
+                print(f"  all layers at 50 %, TropNNC minus {tp}: {gaps} points")
         t_trop = part1.loc[part1["method"] == "tropnnc", "seconds"].mean()
         t_thin = part1.loc[part1["method"] == "thinet", "seconds"].mean()
         print(
@@ -442,7 +573,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="500 test images, keep 50 %% and 25 %% only",
+        help="500 test images, keep 50 %% and 25 %% only, fine-tuning: 2 epochs on "
+        "500 images",
     )
     parser.add_argument(
         "--test-size", type=int, default=1000, help="test images (seeded subset)"
@@ -453,11 +585,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--ft-size",
         type=int,
-        default=2000,
-        help="training images of the one fine-tuning epoch",
+        default=30000,
+        help="training images of the fine-tuning (seeded subset)",
     )
     parser.add_argument(
-        "--lr", type=float, default=1e-3, help="fine-tuning learning rate (Adam)"
+        "--ft-epochs",
+        type=int,
+        default=4,
+        help="fine-tuning epochs (test accuracy recorded after each)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=FINE_TUNE["lr"],
+        help="fine-tuning peak learning rate (Nesterov SGD, cosine decay)",
     )
     parser.add_argument(
         "--repeats",
@@ -503,9 +644,12 @@ def main(argv: list[str] | None = None) -> None:
         "PREFIX_cumulative.csv) to write the rows to, with their provenance",
     )
     args = parser.parse_args(argv)
+    if args.ft_epochs < 1 or args.ft_size < 1:
+        parser.error("--ft-epochs and --ft-size must be positive")
     torch.set_num_threads(args.threads)
     if args.quick:
         args.test_size, args.ft_size = min(args.test_size, 500), min(args.ft_size, 500)
+        args.ft_epochs = min(args.ft_epochs, 2)
         args.keeps, args.sensitivity_keeps = (0.5, 0.25), (0.5,)
     else:
         args.keeps, args.sensitivity_keeps = KEEPS, SENSITIVITY_KEEPS
@@ -521,19 +665,7 @@ def main(argv: list[str] | None = None) -> None:
         f"data: {source.describe()}\ncheckpoint {CHECKPOINT}: trained on "
         f"{entry['data']}\n"
     )
-    empty = pd.DataFrame(
-        columns=[
-            "schedule",
-            "method",
-            "accuracy",
-            "fine-tuned",
-            "params",
-            "params %",
-            "FLOPs %",
-            "latency %",
-            "seconds",
-        ]
-    )
+    empty = pd.DataFrame(columns=part1_columns(args))
     part1 = all_layers(net, data, args) if "all" not in args.skip else empty
     sens = (
         sensitivity(net, data, args)

@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {
     "helpers.compress.tropnnc": 10,
     "helpers.compress.zonotope_kmeans": 10,
     "helpers.compress.channel_similarity": 10,
+    "helpers.compress.torch_pruning": 10,
     "helpers.compress": 11,
     # data, training, models and their checkpoint recipes
     "helpers.data": 2,

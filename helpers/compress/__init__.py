@@ -24,6 +24,10 @@ the consumer's bias by the mean output error (the mean shift). The data-free
 option ``correct="stats"`` instead predicts that mean shift from BatchNorm's
 running statistics (or per-unit ``stats=`` recorded with a checkpoint) and
 moves the consumer's bias by it, never reading a sample (chapter 10).
+
+For comparison with the library practitioners use, :func:`torch_pruning_compress`
+prunes the same layers to the same channel counts with Torch-Pruning's criteria
+(``tp_l1``, ``tp_bn_scale``, ``tp_fpgm``; the optional ``torch-pruning`` package).
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ from helpers.compress.surgery import (
     unfold_batchnorm,
 )
 from helpers.compress.thinet import thinet
+from helpers.compress.torch_pruning import CRITERIA as TP_CRITERIA
+from helpers.compress.torch_pruning import torch_pruning_compress
 from helpers.compress.tropnnc import GAUGES, tropnnc
 from helpers.compress.zonotope_kmeans import neural_path_kmeans, zonotope_kmeans
 
@@ -264,6 +270,7 @@ __all__ = [
     "Chain",
     "DATA_DRIVEN",
     "GAUGES",
+    "TP_CRITERIA",
     "LayerAdapter",
     "LayerPlan",
     "METHODS",
@@ -307,6 +314,7 @@ __all__ = [
     "select_outputs",
     "stats_correct",
     "thinet",
+    "torch_pruning_compress",
     "trace_chain",
     "unfold_batchnorm",
     "unit_stats",
