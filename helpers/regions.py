@@ -3,8 +3,11 @@
 A ReLU network is affine on each set of inputs where every hidden unit keeps
 one on/off state (an *activation region*, chapter 3). For one or two inputs
 :func:`enumerate_regions` finds these regions exactly by clipping polygons;
-:func:`count_linear_regions` counts them, exactly or on a grid. Networks are
-read by :func:`helpers.relu_tropical.mlp_layers` (``Linear`` and ``ReLU``).
+:func:`count_activation_regions` counts them, exactly or on a grid. Adjacent
+activation regions may carry the same affine map; :func:`linear_regions` merges
+them into the *linear regions* (maximal connected sets on which the network is
+affine). Networks are read by :func:`helpers.relu_tropical.mlp_layers`
+(``Linear`` and ``ReLU``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from helpers.relu_tropical import forward_with_patterns, mlp_layers
 __all__ = [
     "Region",
     "activation_patterns",
+    "count_activation_regions",
     "count_linear_regions",
     "enumerate_regions",
+    "linear_regions",
 ]
 
 
@@ -138,7 +143,7 @@ def enumerate_regions(
     return [Region(p, pat, M, m) for p, pat, M, m in cells]
 
 
-def count_linear_regions(
+def count_activation_regions(
     net: nn.Module,
     lo: float = -1.0,
     hi: float = 1.0,
@@ -149,7 +154,8 @@ def count_linear_regions(
 
     ``method="exact"`` enumerates them (d <= 2); ``method="grid"`` counts the
     distinct activation patterns on a ``resolution^d`` grid (any small ``d``),
-    a lower bound that misses regions thinner than the grid spacing.
+    a lower bound that misses regions thinner than the grid spacing. The
+    number of linear regions is at most this count (:func:`linear_regions`).
     """
     if method == "exact":
         return len(enumerate_regions(net, lo, hi))
@@ -171,3 +177,82 @@ def count_linear_regions(
     packed = np.ascontiguousarray(np.packbits(pats, axis=1))
     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     return int(len(np.unique(keys)))
+
+
+def count_linear_regions(
+    net: nn.Module,
+    lo: float = -1.0,
+    hi: float = 1.0,
+    method: str = "exact",
+    resolution: int = 400,
+) -> int:
+    """Alias of :func:`count_activation_regions`, kept for existing code.
+
+    Despite the name it counts *activation* regions, an upper bound on the
+    linear regions; ``len(linear_regions(net, lo, hi))`` counts the latter.
+    """
+    return count_activation_regions(net, lo, hi, method, resolution)
+
+
+def _same_map(r: Region, s: Region, tol: float) -> bool:
+    """True when two regions carry the same affine map (up to ``tol``)."""
+    a = np.r_[r.weight.ravel(), r.bias.ravel()]
+    b = np.r_[s.weight.ravel(), s.bias.ravel()]
+    return bool(np.abs(a - b).max() <= tol * (1.0 + np.abs(a).max()))
+
+
+def linear_regions(
+    net: nn.Module, lo: float = -1.0, hi: float = 1.0, tol: float = 1e-9
+) -> list[list[Region]]:
+    """Linear regions of a 1- or 2-input network inside ``[lo, hi]^d``.
+
+    A linear region is a maximal connected set on which the network is affine.
+    The activation regions of :func:`enumerate_regions` are grouped: two that
+    share a boundary piece of positive length (d = 2) or an end point (d = 1)
+    and carry the same affine map (up to ``tol``, relative) join one group.
+    Each group is one linear region of the network restricted to the box, so
+    ``len(linear_regions(...)) <= count_activation_regions(...)``.
+
+    Neighbours are found by stepping from the midpoint of each polygon edge a
+    distance ``1e-7 (hi - lo)`` outwards and reading the activation pattern
+    there; a neighbour thinner than that step can be missed, which can only
+    split a group, never merge two.
+    """
+    regions = enumerate_regions(net, lo, hi)
+    parent = list(range(len(regions)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    lookup = {r.pattern.tobytes(): k for k, r in enumerate(regions)}
+    step = 1e-7 * (hi - lo)
+    probes, owners = [], []
+    for k, r in enumerate(regions):
+        V = r.vertices
+        if V.shape[1] == 1:
+            probes += [[V[:, 0].min() - step], [V[:, 0].max() + step]]
+            owners += [k, k]
+            continue
+        nxt = np.roll(V, -1, axis=0)
+        edge = nxt - V
+        turn = np.sign(np.sum(V[:, 0] * nxt[:, 1] - V[:, 1] * nxt[:, 0])) or 1.0
+        length = np.linalg.norm(edge, axis=1)
+        ok = length > 0
+        normal = turn * np.c_[edge[:, 1], -edge[:, 0]][ok] / length[ok, None]
+        probes += list((V[ok] + nxt[ok]) / 2 + step * normal)
+        owners += [k] * int(ok.sum())
+    if probes:
+        points = np.asarray(probes, dtype=float)
+        inside = np.all((points >= lo) & (points <= hi), axis=1)
+        pats = activation_patterns(net, points[inside])
+        for k, pat in zip(np.asarray(owners)[inside], pats):
+            j = lookup.get(pat.tobytes())
+            if j is not None and j != k and _same_map(regions[k], regions[j], tol):
+                parent[find(int(k))] = find(j)
+    groups: dict[int, list[Region]] = {}
+    for k, r in enumerate(regions):
+        groups.setdefault(find(k), []).append(r)
+    return list(groups.values())
