@@ -583,3 +583,27 @@ def test_numpy_pair_is_read_as_inputs_and_labels():
     assert torch.equal(
         small[0].weight, compress(mlp(3), "thinet", 0.5, data=x)[0].weight
     )
+
+
+def test_stats_of_layers_compressed_earlier_do_not_stop_the_next_layer():
+    """Multi-layer correct='stats': each entry is checked against the input model."""
+    from helpers.compress import record_unit_stats
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(6, 20), nn.ReLU(), nn.Linear(20, 12), nn.ReLU(), nn.Linear(12, 3)
+    ).eval()
+    x = torch.randn(200, 6)
+    stats = record_unit_stats(net, ["0", "2"], x)
+    small = compress(
+        net, "tropnnc", 0.5, layers=["0", "2"], correct="stats", stats=stats
+    )
+    assert small[0].out_features == 10 and small[2].out_features == 6
+    with pytest.raises(ValueError, match="must hold 20 means"):
+        compress(
+            net,
+            "tropnnc",
+            0.5,
+            correct="stats",
+            stats={"0": (stats["2"][0], stats["2"][1])},
+        )

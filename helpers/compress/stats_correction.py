@@ -87,7 +87,7 @@ def unit_stats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each unit's (BatchNorm-folded) pre-activation in ``layer``."""
     chain = trace_chain(model, layer)
-    if stats is not None and layer in check_stats(model, stats):
+    if stats is not None and layer in check_stats(model, stats, [layer]):
         return stats_entry(model, layer, stats[layer])
     if chain.batchnorm is None:
         raise ValueError(
@@ -126,21 +126,29 @@ def stats_entry(
     return mean, std
 
 
-def check_stats(model: nn.Module, stats: Any) -> UnitStats:
-    """``stats`` must map layer names of ``model`` to ``(mean, std)`` pairs."""
+def check_stats(
+    model: nn.Module, stats: Any, layers: Sequence[str] | None = None
+) -> UnitStats:
+    """``stats`` must map layer names of ``model`` to ``(mean, std)`` pairs.
+
+    ``layers`` limits the size check to those entries: while ``compress`` works
+    layer by layer, the entries of layers compressed earlier describe their
+    original width (they were checked against the input model) and are unused.
+    """
     if not isinstance(stats, Mapping):
         raise TypeError(
             "stats must be a dict {layer name: (mean, std)} (see "
             f"record_unit_stats / load_unit_stats), got {type(stats).__name__}"
         )
-    layers = {n for n, m in model.named_modules() if adapter_for(m) is not None}
+    known = {n for n, m in model.named_modules() if adapter_for(m) is not None}
     for layer, entry in stats.items():
-        if layer not in layers:
+        if layer not in known:
             raise ValueError(
                 f"stats names {layer!r}, which is not a Linear or Conv2d layer of "
-                f"the model (its layers: {sorted(layers)})"
+                f"the model (its layers: {sorted(known)})"
             )
-        stats_entry(model, layer, entry)
+        if layers is None or layer in layers:
+            stats_entry(model, layer, entry)
     return stats
 
 
@@ -342,7 +350,7 @@ def maybe_correct(
     if correct != "stats":
         raise ValueError(f"correct must be None or 'stats', got {correct!r}")
     if stats is not None:
-        check_stats(model, stats)
+        check_stats(model, stats, [plan.layer])
     if input_shape is not None:
         input_shape = check_input_shape(model, input_shape)
     return stats_correct(model, plan, stats, input_shape)
