@@ -12,7 +12,7 @@ gauge beats each other one. Chapter 8 reads ``results/gauges.csv``.
 
 Run from the repository root::
 
-    python benchmarks/gauges.py --csv results/gauges.csv   # 8 minutes on 1 busy core
+    python benchmarks/gauges.py --csv results/gauges.csv   # 4-8 minutes on one core
 """
 
 from __future__ import annotations
