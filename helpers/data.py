@@ -109,6 +109,8 @@ class DataSource:
 #: Data descriptions printed in this process, each with the short form that
 #: later banners print instead (see :func:`describe_once`).
 _PRINTED: dict[str, str] = {}
+#: Split banners already printed in this process (see :func:`_report_split`).
+_BANNERS: set[str] = set()
 
 
 def describe_once(full: str, short: str) -> str:
@@ -489,10 +491,14 @@ def load_tensors(
 def _report_split(train: bool, n: int, source: DataSource, verbose: bool) -> None:
     """Print which split and how many images of which data ran (when verbose).
 
-    The data's full description is printed once per process (:func:`describe_once`).
+    Each such banner is printed once per process (a chapter that trains twelve
+    models on the same images says so once), and the data's full description
+    only in the first banner that names it (:func:`describe_once`).
     """
-    if verbose:
-        split = "train" if train else "test"
+    split = "train" if train else "test"
+    banner = f"[data] {split} split, {n:,} images drawn from {source.describe()}"
+    if verbose and banner not in _BANNERS:
+        _BANNERS.add(banner)
         what = describe_once(source.describe(), source.name)
         print(f"[data] {split} split, {n:,} images drawn from {what}")
 

@@ -16,6 +16,7 @@ def offline(monkeypatch):
     """Every test runs as if the network were unreachable."""
     monkeypatch.setenv("BOOK_OFFLINE", "1")
     monkeypatch.setattr(data, "_PRINTED", {})  # each test starts a fresh process
+    monkeypatch.setattr(data, "_BANNERS", set())
     data._load_real.cache_clear()
 
 
@@ -126,9 +127,11 @@ def test_loader_prints_which_data_ran(tmp_path, capsys):
 
 
 def test_each_data_description_is_printed_once(tmp_path, capsys):
-    """Loading the same data again names it; the long description appears once."""
+    """Loading the same data again names it (the long description appears once), and
+    an identical banner is not repeated."""
     data.load_tensors("mnist", train=False, limit=5, root=tmp_path)
     data.load_tensors("mnist", train=True, limit=7, root=tmp_path)
+    data.load_tensors("mnist", train=True, limit=7, seed=3, root=tmp_path)  # same line
     data.load_datasets("mnist", root=tmp_path)  # its banner was printed already
     out = capsys.readouterr().out
     lines = out.strip().splitlines()
