@@ -2,10 +2,11 @@
 #   make book   install into .venv, execute every notebook, build the HTML book
 #   make test   install into .venv, lint (ruff), run the unit/property tests and every
 #               notebook (fast mode)
-#   make results  install into .venv, rerun the four benchmarks (stats_correction,
-#               results_table, compress_vgg, compress_lenet), writing results/*.csv with
-#               their provenance; chapter 10 reads them (hours on CPU: compress_vgg
-#               fine-tunes 40 compressed VGGs for 4 epochs each)
+#   make results  install into .venv, rerun the five benchmarks (stats_correction,
+#               gauges, results_table, compress_vgg, compress_lenet), writing
+#               results/*.csv with their provenance (wall time included);
+#               chapters 8 and 10 read them (hours on a CPU: compress_vgg
+#               fine-tunes every compressed VGG for several epochs)
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
@@ -42,6 +43,7 @@ BENCH := OMP_NUM_THREADS=1 $(PY)
 
 results-stats: $(STAMP)
 	$(BENCH) benchmarks/stats_correction.py --csv results/stats_correction.csv
+	$(BENCH) benchmarks/gauges.py --csv results/gauges.csv
 
 results-table: $(STAMP)
 	$(BENCH) benchmarks/results_table.py --csv results/results_table.csv

@@ -107,6 +107,30 @@ class DataSource:
         )
 
 
+#: Data descriptions printed in this process, each with the short form that
+#: later banners print instead (see :func:`describe_once`).
+_PRINTED: dict[str, str] = {}
+#: Split banners already printed in this process (see :func:`_report_split`).
+_BANNERS: set[str] = set()
+
+
+def describe_once(full: str, short: str) -> str:
+    """What a banner prints for a description: ``full`` once a process, then ``short``.
+
+    A chapter loads the same data several times (test images, calibration images,
+    checkpoints trained on it); its long description is printed the first time
+    and named afterwards. Descriptions printed before that occur inside ``full``
+    are cut to their short form too.
+    """
+    if full in _PRINTED:
+        return short
+    text = full
+    for earlier, name in _PRINTED.items():
+        text = text.replace(earlier, name)
+    _PRINTED[full] = short
+    return text
+
+
 def data_root(root: str | Path | None = None) -> Path:
     """The data folder: ``root``, else ``$BOOK_DATA``, else the repository's data/."""
     env = os.environ.get("BOOK_DATA")
@@ -428,8 +452,8 @@ def load_datasets(
         train.transform = test.transform = transforms.Compose([to_tensor, _Pad32RGB()])
     else:
         raise RuntimeError(f"no source of {_DISPLAY[name]} could be loaded")
-    if verbose:
-        print(f"[data] {source.describe()}")
+    if verbose and source.describe() not in _PRINTED:
+        print(f"[data] {describe_once(source.describe(), source.name)}")
     return train, test, source
 
 
@@ -473,10 +497,18 @@ def load_tensors(
 
 
 def _report_split(train: bool, n: int, source: DataSource, verbose: bool) -> None:
-    """Print which split and how many images of which data ran (when verbose)."""
-    if verbose:
-        split = "train" if train else "test"
-        print(f"[data] {split} split, {n:,} images drawn from {source.describe()}")
+    """Print which split and how many images of which data ran (when verbose).
+
+    Each such banner is printed once per process (a chapter that trains twelve
+    models on the same images says so once), and the data's full description
+    only in the first banner that names it (:func:`describe_once`).
+    """
+    split = "train" if train else "test"
+    banner = f"[data] {split} split, {n:,} images drawn from {source.describe()}"
+    if verbose and banner not in _BANNERS:
+        _BANNERS.add(banner)
+        what = describe_once(source.describe(), source.name)
+        print(f"[data] {split} split, {n:,} images drawn from {what}")
 
 
 def load_substitute(

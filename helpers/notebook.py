@@ -1,8 +1,9 @@
 """Small conveniences shared by every chapter: setup, plotly renderer, glue.
 
 Chapters call :func:`setup` in their first code cell after importing
-``helpers``; it seeds every generator, picks a plotly renderer that survives in
-the static book page (or Colab's own renderer in Colab), switches progress bars
+``helpers``; it seeds every generator, picks a plotly renderer for where the
+chapter runs (one that survives in the static book page when the book is built,
+one that brings plotly.js along in a reader's Jupyter or Colab), switches progress bars
 to plain text when nobody watches the kernel, and prints the execution-mode
 banner. :func:`glue` stores a value for the prose and prints it, so that readers
 in Colab, where the prose roles do not render, see it in the cell output.
@@ -21,6 +22,12 @@ REPOSITORY_URL = "https://github.com/tropical-nn-book/tropical-nn-compression"
 
 #: Name of the plotly renderer registered by :func:`set_plotly_renderer`.
 BOOK_RENDERER = "book_html"
+
+#: Plotly's renderers for a person's Jupyter (JupyterLab, Notebook 7, the classic
+#: Notebook, VS Code): the figure JSON, which JupyterLab and VS Code draw, and
+#: HTML for the classic Notebook, which draws with the copy of plotly.js that the
+#: ``notebook`` renderer puts in the page once per session (so offline too).
+READER_RENDERER = "plotly_mimetype+notebook"
 
 
 def in_colab() -> bool:
@@ -80,21 +87,37 @@ def _register_book_renderer() -> None:
     pio.renderers[BOOK_RENDERER] = BookRenderer()
 
 
-def set_plotly_renderer() -> str:
-    """Use Colab's renderer in Colab, else one whose figures survive in the page.
+def choose_plotly_renderer() -> str:
+    """The plotly renderer for where this code runs (see :func:`set_plotly_renderer`).
 
-    Plotly's default renderer emits only a mimetype that Jupyter Book drops, and
-    its notebook renderer embeds all of plotly.js in every page;
-    :data:`BOOK_RENDERER` embeds the figure only.
+    Colab's own renderer in Colab; :data:`BOOK_RENDERER` when a program runs
+    the kernel (the book build, the tests) or there is no kernel; else, a person
+    at a Jupyter frontend, :data:`READER_RENDERER`.
+    """
+    if in_colab():
+        return "colab"
+    if is_headless():
+        return BOOK_RENDERER
+    return READER_RENDERER
+
+
+def set_plotly_renderer() -> str:
+    """Make :func:`choose_plotly_renderer`'s renderer plotly's default; return it.
+
+    In the book build, plotly's default renderer would emit only a mimetype that
+    Jupyter Book drops, and its notebook renderer would embed all of plotly.js
+    in every page; :data:`BOOK_RENDERER` embeds the figure only, for pages that
+    load plotly.js once. That HTML draws nothing where plotly.js is not loaded
+    already (the classic Notebook, Colab), so a reader's kernel gets renderers
+    that bring the library themselves.
     """
     import plotly.io as pio
 
-    if in_colab():
-        pio.renderers.default = "colab"
-    else:
+    name = choose_plotly_renderer()
+    if name == BOOK_RENDERER:
         _register_book_renderer()
-        pio.renderers.default = BOOK_RENDERER
-    return pio.renderers.default
+    pio.renderers.default = name
+    return name
 
 
 def use_text_progress_bars() -> bool:

@@ -882,8 +882,11 @@ def load_or_train(
     model = recipe.build()
     load_weights(model, path, f"`{entry['command']}` or set BOOK_RETRAIN=1")
     model.eval()
+    from helpers.data import describe_once
+
+    data = describe_once(str(entry["data"]), recorded_data_name(entry))
     print(
-        f"[checkpoint] {name}: loaded (trained on {entry['data']}; "
+        f"[checkpoint] {name}: loaded (trained on {data}; "
         f"accuracy {entry['accuracy']:.4f}; seed {entry['seed']})"
     )
     return model, entry

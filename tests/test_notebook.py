@@ -48,6 +48,47 @@ def test_book_renderer_emits_figure_without_library():
     assert "Plotly.newPlot" in bundle["text/html"]
 
 
+def test_renderer_brings_plotly_js_outside_the_book_build(monkeypatch):
+    """The book build gets the library-free HTML; a reader's Jupyter (the classic
+    Notebook included) and Colab get renderers that load plotly.js themselves."""
+    import plotly.io as pio
+    from plotly.io import _base_renderers
+
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
+    monkeypatch.setattr(notebook, "in_colab", lambda: False)
+    monkeypatch.setattr(notebook, "is_headless", lambda: True)  # the book build
+    assert notebook.choose_plotly_renderer() == notebook.BOOK_RENDERER
+    monkeypatch.setattr(notebook, "is_headless", lambda: False)  # a person's Jupyter
+    name = notebook.choose_plotly_renderer()
+    assert name == notebook.READER_RENDERER
+    parts = name.split("+")
+    assert "plotly_mimetype" in parts  # drawn by JupyterLab, Notebook 7 and VS Code
+    previous = pio.renderers.default
+    try:
+        assert notebook.set_plotly_renderer() == name
+    finally:
+        pio.renderers.default = previous
+    shown = []  # what the renderers put in the page before the first figure
+    monkeypatch.setattr(
+        _base_renderers.ipython_display,
+        "display_html",
+        lambda html, raw=False: shown.append(html),
+    )
+    for part in parts:
+        pio.renderers[part].activate()
+    # the classic Notebook's HTML draws with a plotly.js embedded once (offline too)
+    assert any("plotly.js v" in html for html in shown)
+    bundle = {}
+    for part in parts:
+        bundle.update(pio.renderers[part].to_mimebundle(fig.to_dict()))
+    assert {"application/vnd.plotly.v1+json", "text/html"} <= set(bundle)
+    assert "Plotly.newPlot" in bundle["text/html"]
+    monkeypatch.setattr(notebook, "in_colab", lambda: True)
+    assert notebook.choose_plotly_renderer() == "colab"
+    html = pio.renderers["colab"].to_mimebundle(fig.to_dict())["text/html"]
+    assert 'src="https://cdn.plot.ly/plotly-' in html  # Colab loads the library
+
+
 def test_text_progress_bars_when_headless(monkeypatch, capsys):
     """Without a kernel that accepts input (a build), tqdm.auto becomes a text bar."""
     import tqdm.asyncio

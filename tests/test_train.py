@@ -353,6 +353,23 @@ def test_recorded_data_name_falls_back_to_the_description():
     assert train.recorded_data_name({"data": "x: y", "data_source": "Z"}) == "Z"
 
 
+def test_checkpoints_name_their_training_data_in_full_once(
+    tmp_path, data_recipe, capsys, monkeypatch
+):
+    """A chapter loading several checkpoints of one dataset describes it once."""
+    from helpers import data as data_module
+
+    monkeypatch.setattr(data_module, "_PRINTED", {})
+    shipped = tmp_path / "shipped"
+    train.load_or_train("data_test_net", retrain=False, directory=shipped)  # trains
+    capsys.readouterr()
+    for _ in range(2):
+        train.load_or_train("data_test_net", retrain=False, directory=shipped)
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert "loaded (trained on Stub shipped data: 8 blobs;" in first
+    assert "loaded (trained on Stub shipped data;" in second
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
