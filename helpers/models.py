@@ -1,6 +1,6 @@
 """LeNet-5, LeNet-300-100 and a CIFAR VGG-16, and the recipes of their checkpoints.
 
-Importing this module registers five recipes with :mod:`helpers.train`, so that
+Importing this module registers five recipes with :mod:`helpers.registry`, so that
 ``python -m helpers.train lenet5_mnist`` (or ``lenet300_mnist``,
 ``lenet5_fashion``, ``lenet300_fashion``, ``vgg_cifar_w025``) trains a network
 and records it in ``checkpoints/MANIFEST.json``. The LeNets train on the full
@@ -20,15 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from helpers.train import (
-    AugmentedBatches,
-    Recipe,
-    describe_run,
-    fit,
-    pick,
-    register,
-    seed_everything,
-)
+from helpers.registry import Recipe, register
+from helpers.train import AugmentedBatches, describe_run, fit, pick, seed_everything
 
 
 class LeNet5(nn.Module):
