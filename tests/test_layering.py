@@ -9,8 +9,8 @@ import that goes up fails here and names both ends). Bottom up:
 * the tropical stack: tropical <- polytopes <- zonotopes <- relu_tropical <- regions;
 * max-plus layers (morph) beside it;
 * compress: building blocks (activations, layers) and metrics <- surgery <-
-  the statistics correction and bounds <- refit <- the method modules <-
-  ``compress/__init__``;
+  the statistics correction and bounds <- refit <- the steps methods share
+  (``planning``) <- the method modules <- ``compress/__init__``;
 * data and the recipe table (``registry``) <- train <- models and the hybrid
   package, which register their recipes in the table <- ``recipes``, which
   imports every module that registers one and holds the command line;
@@ -49,7 +49,7 @@ LAYERS: dict[str, int] = {
     "helpers.clustering": 2,
     # max-plus layers
     "helpers.morph": 2,
-    # compress: building blocks and metrics <- surgery <- refit, bounds <- methods
+    # compress: blocks and metrics <- surgery <- refit, bounds <- planning <- methods
     "helpers.metrics": 6,
     "helpers.compress.activations": 6,
     "helpers.compress.layers": 6,
@@ -57,12 +57,13 @@ LAYERS: dict[str, int] = {
     "helpers.compress.stats_correction": 8,
     "helpers.compress.bounds": 8,
     "helpers.compress.refit": 9,
-    "helpers.compress.magnitude": 10,
-    "helpers.compress.thinet": 10,
-    "helpers.compress.tropnnc": 10,
-    "helpers.compress.zonotope_kmeans": 10,
-    "helpers.compress.channel_similarity": 10,
-    "helpers.compress": 11,
+    "helpers.compress.planning": 10,
+    "helpers.compress.magnitude": 11,
+    "helpers.compress.thinet": 11,
+    "helpers.compress.tropnnc": 11,
+    "helpers.compress.zonotope_kmeans": 11,
+    "helpers.compress.channel_similarity": 11,
+    "helpers.compress": 12,
     # data, training, models and their checkpoint recipes
     "helpers.data": 2,
     "helpers.registry": 2,

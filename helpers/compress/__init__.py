@@ -28,7 +28,6 @@ moves the consumer's bias by it, never reading a sample (chapter 10).
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +40,7 @@ from helpers.compress.bounds import bound_terms, error_bound, input_radius, outp
 from helpers.compress.channel_similarity import channel_similarity
 from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
+from helpers.compress.planning import LayerTask, layer_method, plan_on
 from helpers.compress.refit import (
     REFIT_OPTIONS,
     consumer_rows,
@@ -59,6 +59,7 @@ from helpers.compress.surgery import (
     BatchNormModeError,
     Chain,
     LayerPlan,
+    ModelTrace,
     NeuronView,
     apply_plan,
     check_keep,
@@ -69,6 +70,7 @@ from helpers.compress.surgery import (
     n_keep,
     neuron_view,
     plan_rows,
+    rebuild,
     select_outputs,
     trace_chain,
     trace_model,
@@ -119,8 +121,11 @@ def _check(
     layers: list[str] | None,
     data: Any,
     options: dict[str, Any],
-) -> list[str]:
-    """Validate every argument before any work; return the layers in forward order."""
+) -> tuple[ModelTrace, list[str]]:
+    """Validate every argument before any work; return the trace and the layers.
+
+    The model is traced here, once; the layers come in forward order.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(method, str) or method not in METHODS:
@@ -132,9 +137,10 @@ def _check(
             f"{method_options(method)}"
         )
     check_keep(keep)
+    trace = ModelTrace.of(model)
     if layers is None:
         skipped: dict[str, str] = {}
-        layers = hidden_layers(model, skipped=skipped)
+        layers = hidden_layers(trace, skipped=skipped)
         if not layers:
             raise ValueError(
                 "the model has no hidden Linear or Conv2d layer feeding "
@@ -145,9 +151,9 @@ def _check(
     layers = list(layers)
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers lists a name twice: {layers}")
-    graph = trace_model(model)
     for name in layers:
-        check_layer(model, name, graph)  # structure, BatchNorm mode, finite weights
+        # structure, BatchNorm mode, finite weights
+        check_layer(model, name, trace.graph)
     if is_data_driven(method, **options):
         if data is None:
             raise ValueError(
@@ -155,7 +161,7 @@ def _check(
                 "data= (sample inputs)"
             )
         check_data(model, input_batches(data, max_samples=64))
-    return forward_order(model, layers)
+    return trace, forward_order(trace, layers)
 
 
 def compress_with_plans(
@@ -168,17 +174,38 @@ def compress_with_plans(
     **options: Any,
 ) -> tuple[nn.Module, list[LayerPlan]]:
     """Like :func:`compress`, also returning the plan applied to each layer."""
-    names = _check(model, method, keep, layers, data, options)
+    plans: list[LayerPlan] = []
+    small = _compress(model, method, keep, layers, data, seed, options, plans.append)
+    return small, plans
+
+
+def _compress(
+    model: nn.Module,
+    method: str,
+    keep: float,
+    layers: list[str] | None,
+    data: Any,
+    seed: int,
+    options: dict[str, Any],
+    keep_plan: Callable[[LayerPlan], Any] | None = None,
+) -> nn.Module:
+    """Trace once, copy once, then plan and rebuild each layer in place on the copy.
+
+    Each plan goes to ``keep_plan`` (when given) and is otherwise dropped as soon
+    as its layer is rebuilt, so that only one layer's float64 arrays live at once.
+    """
+    trace, names = _check(model, method, keep, layers, data, options)
     fn = METHODS[method]
-    driven = is_data_driven(method, **options)
-    current = copy.deepcopy(model)
-    plans = []
+    extra = {"data": data, "reference": model}
+    extra = extra if is_data_driven(method, **options) else {}
+    work = trace.working_copy()
     for name in names:
-        extra = {"data": data, "reference": model} if driven else {}
-        plan = fn(current, name, keep, seed=seed, **extra, **options)
-        current = apply_plan(current, plan)
-        plans.append(plan)
-    return current, plans
+        plan = plan_on(fn, work, name, keep, seed=seed, **extra, **options)
+        rebuild(work, plan)
+        if keep_plan is not None:
+            keep_plan(plan)
+        del plan
+    return work.model
 
 
 def compress(
@@ -208,7 +235,7 @@ def compress(
     rebuilt layer with the folded weight and a bias, and ``nn.Identity`` where
     the BatchNorm was. ``model`` itself is never modified.
     """
-    return compress_with_plans(model, method, keep, layers, data, seed, **options)[0]
+    return _compress(model, method, keep, layers, data, seed, options)
 
 
 __all__ = [
@@ -219,7 +246,9 @@ __all__ = [
     "GAUGES",
     "LayerAdapter",
     "LayerPlan",
+    "LayerTask",
     "METHODS",
+    "ModelTrace",
     "NeuronView",
     "REFIT_OPTIONS",
     "adapter_for",
@@ -240,6 +269,7 @@ __all__ = [
     "input_radius",
     "is_data_driven",
     "kmeans",
+    "layer_method",
     "l1_filter",
     "l1_norms",
     "load_unit_stats",
@@ -253,6 +283,7 @@ __all__ = [
     "predict_shift",
     "random_pruning",
     "record",
+    "rebuild",
     "record_unit_stats",
     "refit_plan",
     "relu_mean",

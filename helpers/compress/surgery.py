@@ -24,6 +24,8 @@ from __future__ import annotations
 import copy
 import math
 import operator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -195,6 +197,66 @@ def trace_model(model: nn.Module) -> torch.fx.Graph:
             f"cannot trace {type(model).__name__} with torch.fx ({err}); compression "
             "needs a forward pass without data-dependent control flow"
         ) from err
+
+
+@dataclass
+class ModelTrace:
+    """One symbolic trace of a model, read by every step of one compression.
+
+    Like Torch-Pruning's dependency graph: the fx ``graph`` is built once;
+    ``modules`` (name -> module) and the cached :class:`Chain` of each layer
+    follow the layers rebuilt in place by :func:`rebuild` (a rebuilt layer keeps
+    its name and graph position, so the graph itself never changes). ``owned``
+    says that the trace may rebuild ``model`` in place (a working copy).
+    """
+
+    model: nn.Module
+    graph: torch.fx.Graph
+    modules: dict[str, nn.Module]
+    chains: dict[str, Chain] = field(default_factory=dict)
+    owned: bool = False
+
+    @classmethod
+    def of(cls, model: nn.Module) -> ModelTrace:
+        """Trace ``model`` (the one place a compression traces)."""
+        graph = trace_model(model)
+        return cls(model, graph, dict(model.named_modules()))
+
+    def chain(self, layer: str) -> Chain:
+        """:func:`trace_chain` of ``layer`` on the stored graph, cached."""
+        if layer not in self.chains:
+            self.chains[layer] = trace_chain(self.model, layer, self.graph)
+        return self.chains[layer]
+
+    def order(self) -> list[str]:
+        """Names of the modules in the order forward() calls them."""
+        return [n.target for n in self.graph.nodes if n.op == "call_module"]
+
+    def working_copy(self) -> ModelTrace:
+        """A trace of a deep copy of the model, which it may rebuild in place."""
+        model = copy.deepcopy(self.model)
+        graph, chains = self.graph, dict(self.chains)
+        return ModelTrace(model, graph, dict(model.named_modules()), chains, True)
+
+    def replace(self, name: str, new: nn.Module) -> nn.Module:
+        """Put ``new`` at ``name`` in the model; return the module it replaces."""
+        old = self.modules[name]
+        _set_module(self.model, name, new)
+        self.modules = dict(self.model.named_modules())
+        stale = [k for k, c in self.chains.items() if name in _names(c)]
+        for key in stale:
+            del self.chains[key]
+        return old
+
+
+def as_trace(model: nn.Module | ModelTrace) -> ModelTrace:
+    """``model`` itself when it is a trace, else a new trace of it (read-only)."""
+    return model if isinstance(model, ModelTrace) else ModelTrace.of(model)
+
+
+def _names(chain: Chain) -> tuple[str, ...]:
+    """The modules a chain reads: layer, consumer and any folded BatchNorm."""
+    return tuple(n for n in (chain.layer, chain.consumer, chain.batchnorm) if n)
 
 
 def _kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
@@ -410,7 +472,7 @@ def trace_chain(
 
 
 def hidden_layers(
-    model: nn.Module,
+    model: nn.Module | ModelTrace,
     types: tuple[type, ...] | None = None,
     skipped: dict[str, str] | None = None,
 ) -> list[str]:
@@ -421,31 +483,27 @@ def hidden_layers(
     (a residual sum, two consumers) or meets another activation are left out;
     pass a dict as ``skipped`` to learn why each was.
     """
-    graph = trace_model(model)
-    modules = dict(model.named_modules())
+    trace = as_trace(model)
     types = layer_types() if types is None else tuple(types)
     names = []
-    for node in graph.nodes:
-        if node.op != "call_module" or node.target in names:
-            continue
-        if not isinstance(modules[node.target], types):
+    for target in trace.order():
+        if target in names or not isinstance(trace.modules[target], types):
             continue
         try:
-            trace_chain(model, node.target, graph)
+            trace.chain(target)
         except BatchNormModeError:
             raise  # a state to fix, not a structure to skip
         except (ValueError, TypeError) as err:
             if skipped is not None:
-                skipped[node.target] = str(err)
+                skipped[target] = str(err)
             continue
-        names.append(node.target)
+        names.append(target)
     return names
 
 
-def forward_order(model: nn.Module, names: list[str]) -> list[str]:
+def forward_order(model: nn.Module | ModelTrace, names: list[str]) -> list[str]:
     """Sort layer names by the order in which forward() calls them."""
-    graph = trace_model(model)
-    order = [n.target for n in graph.nodes if n.op == "call_module"]
+    order = as_trace(model).order()
     return sorted(names, key=order.index)
 
 
@@ -482,10 +540,10 @@ def fold_batchnorm(
     return rows * scale[:, None], (bias - as_numpy(bn.running_mean)) * scale + beta
 
 
-def neuron_view(model: nn.Module, layer: str) -> NeuronView:
+def neuron_view(model: nn.Module | ModelTrace, layer: str) -> NeuronView:
     """The ``(a_j, c_j)`` of every neuron of ``layer`` and its consumer's bias."""
-    chain = trace_chain(model, layer)
-    modules = dict(model.named_modules())
+    trace = as_trace(model)
+    chain, modules = trace.chain(layer), trace.modules
     mod, consumer = modules[layer], modules[chain.consumer]
     producer, reader = adapter_for(mod), adapter_for(consumer)
     n = producer.n_out(mod)
@@ -637,9 +695,23 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
     BatchNorm folded into the layer by the plan is replaced by ``nn.Identity``
     (its scale and shift now live in the rebuilt layer's weight and bias).
     """
+    return _applied_copy(ModelTrace.of(model), plan)
+
+
+def _applied_copy(trace: ModelTrace, plan: LayerPlan) -> nn.Module:
+    """A copy of the traced model with ``plan`` applied (the model unchanged)."""
+    check_plan(trace, plan)
+    work = trace.working_copy()
+    _swap(work, plan)
+    return work.model
+
+
+def check_plan(model: nn.Module | ModelTrace, plan: LayerPlan) -> Chain:
+    """Raise a clear error unless ``plan`` fits the model's layer as it is now."""
     if not isinstance(plan, LayerPlan):
         raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
-    chain = trace_chain(model, plan.layer)
+    trace = as_trace(model)
+    chain = trace.chain(plan.layer)
     if chain.consumer != plan.consumer or chain.batchnorm != plan.batchnorm:
         raise ValueError(
             f"{plan!r} was made for another model structure: here "
@@ -647,7 +719,7 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
             f"{chain.batchnorm!r}), the plan expects {plan.consumer!r} "
             f"(BatchNorm {plan.batchnorm!r})"
         )
-    modules = dict(model.named_modules())
+    modules = trace.modules
     layer, consumer = modules[plan.layer], modules[plan.consumer]
     producer = adapter_for(layer)
     if producer.n_out(layer) != plan.n_before:
@@ -669,14 +741,49 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
             f"{tuple(layer.weight.shape)} and {plan.consumer!r} "
             f"{tuple(consumer.weight.shape)}"
         )
-    new = copy.deepcopy(model)
-    _set_module(new, plan.layer, _rebuilt(layer, plan.weight, plan.bias))
-    _set_module(
-        new, plan.consumer, _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias)
-    )
+    return chain
+
+
+def rebuild(trace: ModelTrace, plan: LayerPlan) -> None:
+    """Apply ``plan`` in place to the model of an owned trace (a working copy)."""
+    if not trace.owned:
+        raise ValueError("rebuild changes its model in place: use a working copy")
+    check_plan(trace, plan)
+    _swap(trace, plan)
+
+
+def _swap(trace: ModelTrace, plan: LayerPlan) -> dict[str, nn.Module]:
+    """Put the plan's rebuilt layers in the traced model; return those replaced."""
+    layer, consumer = trace.modules[plan.layer], trace.modules[plan.consumer]
+    new = _rebuilt(layer, plan.weight, plan.bias)
+    old = {plan.layer: trace.replace(plan.layer, new)}
+    rebuilt = _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias)
+    old[plan.consumer] = trace.replace(plan.consumer, rebuilt)
     if plan.batchnorm is not None:
-        _set_module(new, plan.batchnorm, nn.Identity())
-    return new
+        old[plan.batchnorm] = trace.replace(plan.batchnorm, nn.Identity())
+    return old
+
+
+@contextmanager
+def applied(
+    trace: ModelTrace, plan: LayerPlan, in_place: bool = True
+) -> Iterator[nn.Module]:
+    """The traced model with ``plan`` applied, for the block (then as it was).
+
+    An owned trace swaps the rebuilt layers in and back out (no copy of the
+    model) unless ``in_place`` is False; any other gets a copy from
+    :func:`apply_plan`.
+    """
+    if not (trace.owned and in_place):
+        yield _applied_copy(trace, plan)
+        return
+    check_plan(trace, plan)
+    old = _swap(trace, plan)
+    try:
+        yield trace.model
+    finally:
+        for name, module in old.items():
+            trace.replace(name, module)
 
 
 def select_outputs(model: nn.Module, layer: str, indices: list[int]) -> nn.Module:
