@@ -151,3 +151,20 @@ def test_rebuilt_convs_keep_channels_last(method):
     assert all(m.weight.is_contiguous() for m in plain)
     with torch.no_grad():
         assert torch.allclose(small(x), reference(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["magnitude", "l1_filter", "random"])
+def test_selection_never_converts_a_whole_layer(monkeypatch, method):
+    """Selections read only the kept rows and columns in float64 (bounded memory)."""
+    from helpers.compress.surgery import NeuronView
+
+    def whole(self):
+        """A selection that builds A or C of a whole layer fails here."""
+        raise AssertionError("a whole layer was converted to float64")
+
+    monkeypatch.setattr(NeuronView, "A", property(whole))
+    monkeypatch.setattr(NeuronView, "C", property(whole))
+    small = compress(vgg(), method, 0.5, layers=VGG_LAYERS)
+    assert small.features.conv1.out_channels == 8
+    assert small.classifier.fc1.out_features == 64
+    assert small(cifar_images()).shape == (4, 10)

@@ -11,10 +11,17 @@ size and speed, which is why the book's methods rebuild smaller layers.)
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch import nn
 
 from helpers.compress.planning import LayerTask, layer_method
-from helpers.compress.surgery import LayerPlan, ModelTrace, neuron_view, selection_plan
+from helpers.compress.surgery import (
+    CHUNK_VALUES,
+    LayerPlan,
+    ModelTrace,
+    neuron_view,
+    selection_plan,
+)
 
 
 def l1_norms(model: nn.Module | ModelTrace, layer: str) -> np.ndarray:
@@ -35,7 +42,8 @@ def _kept(task: LayerTask, kept: np.ndarray, method: str) -> LayerPlan:
 @layer_method("magnitude")
 def magnitude(task: LayerTask) -> LayerPlan:
     """Plan keeping the ``keep`` fraction of neurons with the largest L1 norm."""
-    norms = np.abs(task.view.A[:, :-1]).sum(axis=1)
+    blocks = task.view.row_chunks()  # never the whole layer in float64
+    norms = np.concatenate([np.abs(rows[:, :-1]).sum(axis=1) for rows in blocks])
     return _kept(task, _largest(norms, task.k), "magnitude")
 
 
@@ -55,6 +63,7 @@ def l1_filter(task: LayerTask) -> LayerPlan:
     before any BatchNorm is folded in, as in the paper; the matching input
     channels of the next layer are removed, with no merge and no rescaling.
     """
-    weight = task.module(task.layer).weight.detach().double()
-    norms = weight.abs().reshape(task.view.n, -1).sum(dim=1).numpy()
-    return _kept(task, _largest(norms, task.k), "l1_filter")
+    weight = task.module(task.layer).weight.detach().reshape(task.view.n, -1)
+    step = max(1, CHUNK_VALUES // weight.shape[1])
+    norms = torch.cat([w.double().abs().sum(dim=1) for w in weight.split(step)])
+    return _kept(task, _largest(norms.numpy(), task.k), "l1_filter")

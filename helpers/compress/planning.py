@@ -9,7 +9,8 @@ data=None, seed=0, reference=None, max_samples=2048, **refit_options)``, which
 1. checks the refit and correction options;
 2. traces the model, or reads the trace :func:`helpers.compress.compress`
    passes to ``method.on_trace`` (one trace per compression);
-3. builds the layer's :func:`~helpers.compress.surgery.neuron_view` and ``k``;
+3. builds the layer's neuron view (:func:`~helpers.compress.surgery.layer_view`:
+   its float64 arrays are made only when the core reads them) and ``k``;
 4. calls the core;
 5. applies ``refit=`` or ``correct="stats"``
    (:func:`helpers.compress.refit.maybe_refit`) to the core's plan.
@@ -32,8 +33,8 @@ from helpers.compress.surgery import (
     ModelTrace,
     NeuronView,
     as_trace,
+    layer_view,
     n_keep,
-    neuron_view,
 )
 
 #: Options every method takes besides its own: name -> (default, annotation).
@@ -129,7 +130,7 @@ def plan_layer(
     own = {k: options.pop(k) for k in own_options(core) if k in options}
     common = {k: options.pop(k, default) for k, (default, _) in COMMON.items()}
     check_refit_options(name, options)
-    view = neuron_view(trace, layer)
+    view = layer_view(trace, layer)
     task = LayerTask(
         trace,
         view,
