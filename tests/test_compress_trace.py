@@ -168,3 +168,29 @@ def test_selection_never_converts_a_whole_layer(monkeypatch, method):
     assert small.features.conv1.out_channels == 8
     assert small.classifier.fc1.out_features == 64
     assert small(cifar_images()).shape == (4, 10)
+
+
+def test_tied_weights_survive_a_rebuild_in_place():
+    """A parameter another module shares is copied, never freed, by the rebuild."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 6), nn.ReLU())
+    net.append(nn.Linear(6, 2))
+    tied = nn.Linear(4, 6)
+    tied.weight = net[0].weight
+    holder = nn.ModuleDict({"net": net, "tied": tied})
+
+    class Both(nn.Module):
+        """The sequential net and, unused in forward, a module tied to its first."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.holder = holder
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            """Only the sequential net runs."""
+            return self.holder["net"](x)
+
+    model = Both()
+    small = compress(model, "magnitude", 0.5, layers=["holder.net.0"])
+    assert small.holder["tied"].weight.shape == (6, 4)
+    assert small.holder["net"][0].weight.shape == (3, 4)

@@ -17,8 +17,10 @@ Layers are Linear or Conv2d (one adapter class per type in
 channel. Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
 ``neural_path_kmeans``, ``thinet`` (always data-driven), ``magnitude``,
 ``l1_filter`` (Li et al. 2017), ``channel_similarity`` (data-free clustering of
-channels) and ``random`` (function ``random_pruning``). Every method accepts
-the data-driven option ``refit=True``, a least-squares refit of the consumer's
+channels) and ``random`` (function ``random_pruning``). Each method states only
+its own step (:mod:`helpers.compress.planning` holds what they share), and one
+:class:`ModelTrace` per call serves every step. Every method accepts the
+data-driven option ``refit=True``, a least-squares refit of the consumer's
 weights and bias on sample activations, or ``refit="bias"``, which only moves
 the consumer's bias by the mean output error (the mean shift). The data-free
 option ``correct="stats"`` instead predicts that mean shift from BatchNorm's
@@ -233,7 +235,8 @@ def compress(
     A BatchNorm right after a compressed layer (in eval mode: one in training
     mode is refused) is folded into that layer: the returned model holds the
     rebuilt layer with the folded weight and a bias, and ``nn.Identity`` where
-    the BatchNorm was. ``model`` itself is never modified.
+    the BatchNorm was. ``model`` itself is never modified: it is traced once
+    and copied once, and the copy's layers are rebuilt in place.
     """
     return _compress(model, method, keep, layers, data, seed, options)
 

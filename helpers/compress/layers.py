@@ -87,14 +87,11 @@ def memory_format(t: torch.Tensor) -> torch.memory_format:
 def _finish(
     new: nn.Module, old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> nn.Module:
-    """Copy weights into a freshly built layer and match ``old``'s flags and layout.
+    """Copy weights into a freshly built layer and match ``old``'s flags.
 
     ``copy_`` converts dtype and device element by element, so no converted
     copy of the (possibly float64) weight is made first.
     """
-    layout = memory_format(old.weight)
-    if layout != torch.contiguous_format:
-        new = new.to(memory_format=layout)
     with torch.no_grad():
         new.weight.copy_(weight)
         if bias is not None:

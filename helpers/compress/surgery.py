@@ -10,13 +10,19 @@ Conv2d layer. Neuron ``j`` is described by two vectors:
 
 A method turns the ``(a_j, c_j)`` of a layer into fewer neurons and returns a
 :class:`LayerPlan`; :func:`apply_plan` rebuilds a physically smaller copy of the
-model from it (never masks). BatchNorm directly after the layer (in eval mode)
-is folded into the layer first; the rebuilt model holds ``nn.Identity`` in its
-place. Layer types are handled by the adapters of
-:mod:`helpers.compress.layers`. Between the layer and its consumer the network
-may apply exactly one ReLU plus shape- or channel-wise operations (dropout,
-identity, pooling, flatten), which all commute with a positive rescaling of a
-neuron.
+model from it (never masks). One compression traces the model once: a
+:class:`ModelTrace` holds the fx graph, the module table and each layer's
+:class:`Chain`, every step reads it, and :func:`rebuild` applies a plan in place
+to a working copy and keeps the trace current (a rebuilt layer keeps its name
+and graph position). Views convert weights to float64 only where read, so
+memory stays near one copy of the model plus one layer's arrays.
+
+BatchNorm directly after the layer (in eval mode) is folded into the layer
+first; the rebuilt model holds ``nn.Identity`` in its place. Layer types are
+handled by the adapters of :mod:`helpers.compress.layers`. Between the layer
+and its consumer the network may apply exactly one ReLU plus shape- or
+channel-wise operations (dropout, identity, pooling, flatten), which all commute
+with a positive rescaling of a neuron.
 """
 
 from __future__ import annotations
@@ -149,6 +155,11 @@ class NeuronView:
             .transpose(1, 0, 2)
             .reshape(self.n, m * g)
         )
+
+    def snapshot(self) -> NeuronView:
+        """Build ``A`` and ``C`` now (checked now, unaffected by later changes)."""
+        _ = self.A, self.C
+        return self
 
     def rows(self, index: np.ndarray) -> np.ndarray:
         """Rows of ``A`` at ``index``, ``(len(index), p + 1)``."""
@@ -670,9 +681,7 @@ def layer_view(trace: ModelTrace, layer: str) -> NeuronView:
 
 def neuron_view(model: nn.Module | ModelTrace, layer: str) -> NeuronView:
     """The ``(a_j, c_j)`` of every neuron of ``layer`` and its consumer's bias."""
-    view = layer_view(as_trace(model), layer)
-    view.A, view.C  # noqa: B018  (a snapshot: built now, checked now)
-    return view
+    return layer_view(as_trace(model), layer).snapshot()
 
 
 def make_plan(
@@ -917,13 +926,25 @@ def _swap(
     unusable: for a rebuild for good, not a temporary swap).
     """
     layer, consumer = trace.modules[plan.layer], trace.modules[plan.consumer]
-    new = _rebuilt(layer, plan.weight, plan.bias, release)
+    shared = _shared_parameters(trace.model) if release else set()
+    free = release and not shared & {id(p) for p in layer.parameters()}
+    new = _rebuilt(layer, plan.weight, plan.bias, free)
     old = {plan.layer: trace.replace(plan.layer, new)}
-    rebuilt = _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias, release)
+    free = release and not shared & {id(p) for p in consumer.parameters()}
+    rebuilt = _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias, free)
     old[plan.consumer] = trace.replace(plan.consumer, rebuilt)
     if plan.batchnorm is not None:
         old[plan.batchnorm] = trace.replace(plan.batchnorm, nn.Identity())
     return old
+
+
+def _shared_parameters(model: nn.Module) -> set[int]:
+    """Ids of parameters that several modules hold (tied weights: never freed)."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    for _, p in model.named_parameters(remove_duplicate=False):
+        (shared if id(p) in seen else seen).add(id(p))
+    return shared
 
 
 @contextmanager
