@@ -166,14 +166,15 @@ def layer_method(name: str) -> Callable[[Core], Callable[..., LayerPlan]]:
             return plan_layer(core, name, trace, layer, keep, options)
 
         @functools.wraps(core)
-        def method(model: nn.Module, layer: str, keep: float, **options: Any):
+        def method(
+            model: nn.Module, layer: str, keep: float, **options: Any
+        ) -> LayerPlan:
             """Trace ``model`` and plan ``layer`` (see the core's docstring)."""
             return on_trace(as_trace(model), layer, keep, **options)
 
         method.__signature__ = public_signature(core)  # type: ignore[attr-defined]
         method.__doc__ = f"{core.__doc__ or ''}\n\n{_CALLED_AS}"
         method.on_trace = on_trace  # type: ignore[attr-defined]
-        method.core = core  # type: ignore[attr-defined]
         return method
 
     return decorate
