@@ -5,13 +5,14 @@
 #   make results  install into .venv, rerun the four benchmarks (stats_correction,
 #               results_table, compress_vgg, compress_lenet), writing results/*.csv with
 #               their provenance; chapter 10 reads them (9 minutes on 2 cores here)
+#   make memory  check that compress() peaks below twice the model's size
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONHASHSEED = 0
 
-.PHONY: book test install clean checkpoints results results-stats results-table
+.PHONY: book test install clean checkpoints results results-stats results-table memory
 
 install: $(STAMP)
 
@@ -46,6 +47,10 @@ results-table: $(STAMP)
 	$(BENCH) benchmarks/results_table.py --csv results/results_table.csv
 	$(BENCH) benchmarks/compress_lenet.py --csv results/compress_lenet.csv
 	$(BENCH) benchmarks/compress_vgg.py --csv results/compress_vgg
+
+# Peak memory of one compress() call on VGG-16-BN, at most 2x the model's size.
+memory: $(STAMP)
+	$(PY) benchmarks/compress_memory.py --max-multiple 2
 
 checkpoints: $(STAMP)
 	$(PY) -m helpers.train --all
