@@ -7,13 +7,14 @@
 #               results/*.csv with their provenance (wall time included);
 #               chapters 8 and 10 read them (hours on a CPU: compress_vgg
 #               fine-tunes every compressed VGG for several epochs)
+#   make memory  check that compress() peaks below twice the model's size
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONHASHSEED = 0
 
-.PHONY: book test install clean checkpoints results results-stats results-table
+.PHONY: book test install clean checkpoints results results-stats results-table memory
 
 install: $(STAMP)
 
@@ -49,6 +50,10 @@ results-table: $(STAMP)
 	$(BENCH) benchmarks/results_table.py --csv results/results_table.csv
 	$(BENCH) benchmarks/compress_lenet.py --csv results/compress_lenet.csv
 	$(BENCH) benchmarks/compress_vgg.py --csv results/compress_vgg
+
+# Peak memory of one compress() call on VGG-16-BN, at most 2x the model's size.
+memory: $(STAMP)
+	$(PY) benchmarks/compress_memory.py --max-multiple 2
 
 checkpoints: $(STAMP)
 	$(PY) -m helpers.train --all

@@ -1,6 +1,6 @@
 """LeNet-5, LeNet-300-100 and a CIFAR VGG-16, and the recipes of their checkpoints.
 
-Importing this module registers five recipes with :mod:`helpers.train`, so that
+Importing this module registers five recipes with :mod:`helpers.registry`, so that
 ``python -m helpers.train lenet5_mnist`` (or ``lenet300_mnist``,
 ``lenet5_fashion``, ``lenet300_fashion``, ``vgg_cifar_w025``) trains a network
 and records it in ``checkpoints/MANIFEST.json``. The LeNets train on the full
@@ -23,14 +23,13 @@ from torch import nn
 
 from helpers._arrays import as_real_number
 from helpers.data import real_cifar10_requested
+from helpers.registry import Recipe, register
 from helpers.train import (
     AugmentedBatches,
-    Recipe,
     describe_run,
     fit,
     is_fast,
     pick,
-    register,
     seed_everything,
 )
 

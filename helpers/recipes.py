@@ -1,6 +1,6 @@
 """The registry of the book's checkpoint recipes, and their command line.
 
-Each recipe registers with :func:`helpers.train.register` where its model is
+Each recipe registers with :func:`helpers.registry.register` where its model is
 defined; importing this module imports every such module, so that all of the
 book's recipes are known. The max-plus block of chapter 7 registers here:
 :mod:`helpers.morph` sits below :mod:`helpers.train` and cannot import it.
@@ -19,13 +19,11 @@ from torch import nn
 import helpers.hybrid
 import helpers.models  # noqa: F401  (registers the LeNets and the CIFAR VGG)
 from helpers.morph import MaxPlusBlock
+from helpers.registry import RECIPES, Recipe, register
 from helpers.train import (
-    RECIPES,
-    Recipe,
     describe_run,
     fit,
     load_or_train,
-    register,
     seed_everything,
     train_and_save,
 )

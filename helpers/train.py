@@ -10,7 +10,8 @@ Execution modes (environment variables):
 Checkpoints live in ``NAME.pt`` files (a state_dict) of the folder that
 :func:`checkpoint_dir` resolves (the repository's ``checkpoints/`` in a checkout)
 and are described in its ``MANIFEST.json`` (sha256, command, data, seed, accuracy,
-history). Recipes register where their models are defined;
+history). Recipes register in :mod:`helpers.registry` where their models are defined
+(``Recipe``, ``RECIPES`` and ``register`` are re-exported here);
 :mod:`helpers.recipes` imports all of the book's, and
 ``python -m helpers.train NAME`` reproduces one.
 """
@@ -29,7 +30,6 @@ import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from helpers._arrays import check_positive_int
+from helpers.registry import RECIPES, Recipe, get_recipe, register  # noqa: F401  (re-exported)
 
 T = TypeVar("T")
 Batches = tuple[torch.Tensor, torch.Tensor] | DataLoader | Iterable
@@ -577,41 +578,6 @@ def checkpoint_dir() -> Path:
         if (shipped / MANIFEST_NAME).is_file():
             return shipped
     return user_cache_dir()
-
-
-@dataclass
-class Recipe:
-    """How to build and train one shipped checkpoint.
-
-    ``build()`` returns a fresh model; ``train(model)`` trains it in place and
-    returns a dict with "history", "data", "accuracy", "seed" and "config".
-    """
-
-    name: str
-    build: Callable[[], nn.Module]
-    train: Callable[[nn.Module], dict[str, Any]]
-    description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-RECIPES: dict[str, Recipe] = {}
-
-
-def register(recipe: Recipe) -> Recipe:
-    """Make a recipe available to :func:`load_or_train` and the command line."""
-    RECIPES[recipe.name] = recipe
-    return recipe
-
-
-def get_recipe(name: str) -> Recipe:
-    """The registered recipe ``name``, with a clear error listing known names."""
-    if name not in RECIPES:
-        raise KeyError(
-            f"no checkpoint recipe named {name!r}; registered: {sorted(RECIPES)}. "
-            "A recipe registers when the module defining it is imported; "
-            "`import helpers.recipes` registers all of the book's."
-        )
-    return RECIPES[name]
 
 
 def sha256(path: Path) -> str:

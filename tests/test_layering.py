@@ -9,9 +9,11 @@ import that goes up fails here and names both ends). Bottom up:
 * the tropical stack: tropical <- polytopes <- zonotopes <- relu_tropical <- regions;
 * max-plus layers (morph) beside it;
 * compress: building blocks (activations, layers) and metrics <- surgery <-
-  the statistics correction and bounds <- refit <- the method modules <-
-  ``compress/__init__``;
-* data <- train <- models and the hybrid package <- the recipe registry;
+  the statistics correction and bounds <- refit <- the steps methods share
+  (``planning``) <- the method modules <- ``compress/__init__``;
+* data and the recipe table (``registry``) <- train <- models and the hybrid
+  package, which register their recipes in the table <- ``recipes``, which
+  imports every module that registers one and holds the command line;
 * viz on top.
 
 Imports inside functions count as much as those at the top of a file, and so do
@@ -47,7 +49,7 @@ LAYERS: dict[str, int] = {
     "helpers.clustering": 2,
     # max-plus layers
     "helpers.morph": 2,
-    # compress: building blocks and metrics <- surgery <- refit, bounds <- methods
+    # compress: blocks and metrics <- surgery <- refit, bounds <- planning <- methods
     "helpers.metrics": 6,
     "helpers.compress.activations": 6,
     "helpers.compress.layers": 6,
@@ -55,15 +57,17 @@ LAYERS: dict[str, int] = {
     "helpers.compress.stats_correction": 8,
     "helpers.compress.bounds": 8,
     "helpers.compress.refit": 9,
-    "helpers.compress.magnitude": 10,
-    "helpers.compress.thinet": 10,
-    "helpers.compress.tropnnc": 10,
-    "helpers.compress.zonotope_kmeans": 10,
-    "helpers.compress.channel_similarity": 10,
-    "helpers.compress.torch_pruning": 10,
-    "helpers.compress": 11,
+    "helpers.compress.planning": 10,
+    "helpers.compress.magnitude": 11,
+    "helpers.compress.thinet": 11,
+    "helpers.compress.tropnnc": 11,
+    "helpers.compress.zonotope_kmeans": 11,
+    "helpers.compress.channel_similarity": 11,
+    "helpers.compress.torch_pruning": 11,
+    "helpers.compress": 12,
     # data, training, models and their checkpoint recipes
     "helpers.data": 2,
+    "helpers.registry": 2,
     "helpers.train": 3,
     "helpers.notebook": 4,
     "helpers.models": 4,
@@ -110,14 +114,18 @@ def is_main_guard(node: ast.stmt) -> bool:
     )
 
 
-def imported_names(path: Path, root: Path = ROOT) -> set[str]:
+def imported_names(
+    path: Path, root: Path = ROOT, include_main: bool = False
+) -> set[str]:
     """Every absolute module name a file imports (functions included, main excluded).
 
     ``from pkg import name`` also counts ``pkg.name`` when that is a module, and
-    relative imports are resolved against the file's package.
+    relative imports are resolved against the file's package; ``include_main``
+    also reads the ``if __name__ == "__main__":`` block.
     """
     tree = ast.parse(path.read_text(), filename=str(path))
-    tree.body = [node for node in tree.body if not is_main_guard(node)]
+    if not include_main:
+        tree.body = [node for node in tree.body if not is_main_guard(node)]
     name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -148,11 +156,15 @@ def helpers_modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(HELPERS.rglob("*.py"))}
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(include_main: bool = False) -> dict[str, set[str]]:
     """Edges from each helpers module to the helpers modules it imports."""
     modules = helpers_modules()
     return {
-        name: {m for m in imported_names(path) if m in modules and m != name}
+        name: {
+            m
+            for m in imported_names(path, include_main=include_main)
+            if m in modules and m != name
+        }
         for name, path in modules.items()
     }
 
@@ -250,7 +262,9 @@ def test_the_checks_catch_what_they_should(tmp_path):
     assert find_cycle({"a": {"b"}, "b": set()}) == []
 
 
-@pytest.mark.parametrize("module", ["helpers.train", "helpers.data", "helpers.morph"])
+@pytest.mark.parametrize(
+    "module", ["helpers.train", "helpers.data", "helpers.morph", "helpers.registry"]
+)
 def test_base_modules_name_none_of_their_callers(module):
     """train, data and morph import nothing from models, hybrid, compress or viz."""
     graph = import_graph()
@@ -262,3 +276,28 @@ def test_base_modules_name_none_of_their_callers(module):
         or m.startswith("helpers.hybrid")
     }
     assert not named, f"{module} imports {sorted(named)}"
+
+
+def test_the_recipe_table_imports_nothing_of_helpers():
+    """The registry is a leaf: any module may register a recipe without a cycle."""
+    assert not import_graph()["helpers.registry"]
+
+
+@pytest.mark.parametrize(
+    "module", ["helpers.models", "helpers.hybrid.recipes", "helpers.recipes"]
+)
+def test_recipes_register_in_the_table_not_in_train(module):
+    """Modules defining recipes take Recipe and register from the registry."""
+    names = imported_names(helpers_modules()[module])
+    assert "helpers.registry.register" in names or "helpers.registry" in names
+    assert not {"helpers.train.register", "helpers.train.Recipe"} & names
+    assert "helpers.train.RECIPES" not in names
+
+
+def test_main_blocks_only_delegate_to_the_recipes():
+    """With programs read too, the one cycle is train's command line -> recipes."""
+    graph = import_graph(include_main=True)
+    assert "helpers.recipes" in graph["helpers.train"]
+    graph["helpers.train"] = graph["helpers.train"] - {"helpers.recipes"}
+    cycle = find_cycle(graph)
+    assert not cycle, "import cycle through a main block: " + " -> ".join(cycle)

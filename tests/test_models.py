@@ -190,7 +190,10 @@ def test_pruned_a_fractions_reproduce_pruned_a(width):
 def test_vgg_recipe_is_registered():
     recipe = train.get_recipe(VGG_RECIPE["name"])
     assert isinstance(recipe.build(), VGGCifar)
-    assert recipe.extra["dataset"] == "cifar10"
+    # the book's data by default: only BOOK_CIFAR10=1 makes other data a reason
+    # to retrain (checked when the recipe registers)
+    assert recipe.extra.get("dataset") in (None, "cifar10")
+    assert VGG_RECIPE["dataset"] == "fashion_mnist_32" and VGG_RECIPE["epochs"] >= 30
 
 
 def test_shipped_vgg_checkpoint():

@@ -17,8 +17,10 @@ Layers are Linear or Conv2d (one adapter class per type in
 channel. Methods: ``tropnnc``, ``zonotope_kmeans`` (single-output consumers),
 ``neural_path_kmeans``, ``thinet`` (always data-driven), ``magnitude``,
 ``l1_filter`` (Li et al. 2017), ``channel_similarity`` (data-free clustering of
-channels) and ``random`` (function ``random_pruning``). Every method accepts
-the data-driven option ``refit=True``, a least-squares refit of the consumer's
+channels) and ``random`` (function ``random_pruning``). Each method states only
+its own step (:mod:`helpers.compress.planning` holds what they share), and one
+:class:`ModelTrace` per call serves every step. Every method accepts the
+data-driven option ``refit=True``, a least-squares refit of the consumer's
 weights and bias on sample activations, or ``refit="bias"``, which only moves
 the consumer's bias by the mean output error (the mean shift). The data-free
 option ``correct="stats"`` instead predicts that mean shift from BatchNorm's
@@ -32,7 +34,6 @@ prunes the same layers to the same channel counts with Torch-Pruning's criteria
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ from helpers.compress.bounds import bound_terms, error_bound, input_radius, outp
 from helpers.compress.channel_similarity import channel_similarity
 from helpers.compress.layers import ADAPTERS, LayerAdapter, adapter_for
 from helpers.compress.magnitude import l1_filter, l1_norms, magnitude, random_pruning
+from helpers.compress.planning import LayerTask, layer_method, plan_on
 from helpers.compress.refit import (
     REFIT_OPTIONS,
     UnderdeterminedWarning,
@@ -69,6 +71,7 @@ from helpers.compress.surgery import (
     BatchNormModeError,
     Chain,
     LayerPlan,
+    ModelTrace,
     NeuronView,
     apply_plan,
     check_keep,
@@ -79,6 +82,7 @@ from helpers.compress.surgery import (
     n_keep,
     neuron_view,
     plan_rows,
+    rebuild,
     select_outputs,
     trace_chain,
     trace_model,
@@ -153,8 +157,11 @@ def _check(
     data: Any,
     options: dict[str, Any],
     seed: Any = 0,
-) -> list[str]:
-    """Validate every argument before any work; return the layers in forward order."""
+) -> tuple[ModelTrace, list[str]]:
+    """Validate every argument before any work; return the trace and the layers.
+
+    The model is traced here, once; the layers come in forward order.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(method, str) or method not in METHODS:
@@ -167,9 +174,10 @@ def _check(
         )
     check_keep(keep)
     check_seed(seed)
+    trace = ModelTrace.of(model)
     if layers is None:
         skipped: dict[str, str] = {}
-        layers = hidden_layers(model, skipped=skipped)
+        layers = hidden_layers(trace, skipped=skipped)
         if not layers:
             raise ValueError(
                 "the model has no hidden Linear or Conv2d layer feeding "
@@ -190,9 +198,9 @@ def _check(
         )
     if len(set(layers)) != len(layers):
         raise ValueError(f"layers lists a name twice: {layers}")
-    graph = trace_model(model)
     for name in layers:
-        check_layer(model, name, graph)  # structure, BatchNorm mode, finite weights
+        # structure, BatchNorm mode, finite weights
+        check_layer(model, name, trace.graph)
     _check_options(model, options)
     if is_data_driven(method, **options):
         if data is None:
@@ -203,7 +211,7 @@ def _check(
         # every batch the method will read, checked now (shape, dtype, values)
         max_samples = options.get("max_samples", MAX_SAMPLES)
         check_data(model, input_batches(data, max_samples=max_samples))
-    return forward_order(model, layers)
+    return trace, forward_order(trace, layers)
 
 
 def compress_with_plans(
@@ -216,17 +224,38 @@ def compress_with_plans(
     **options: Any,
 ) -> tuple[nn.Module, list[LayerPlan]]:
     """Like :func:`compress`, also returning the plan applied to each layer."""
-    names = _check(model, method, keep, layers, data, options, seed)
+    plans: list[LayerPlan] = []
+    small = _compress(model, method, keep, layers, data, seed, options, plans.append)
+    return small, plans
+
+
+def _compress(
+    model: nn.Module,
+    method: str,
+    keep: float,
+    layers: list[str] | None,
+    data: Any,
+    seed: int,
+    options: dict[str, Any],
+    keep_plan: Callable[[LayerPlan], Any] | None = None,
+) -> nn.Module:
+    """Trace once, copy once, then plan and rebuild each layer in place on the copy.
+
+    Each plan goes to ``keep_plan`` (when given) and is otherwise dropped as soon
+    as its layer is rebuilt, so that only one layer's float64 arrays live at once.
+    """
+    trace, names = _check(model, method, keep, layers, data, options, seed)
     fn = METHODS[method]
-    driven = is_data_driven(method, **options)
-    current = copy.deepcopy(model)
-    plans = []
+    extra = {"data": data, "reference": model}
+    extra = extra if is_data_driven(method, **options) else {}
+    work = trace.working_copy()
     for name in names:
-        extra = {"data": data, "reference": model} if driven else {}
-        plan = fn(current, name, keep, seed=seed, **extra, **options)
-        current = apply_plan(current, plan)
-        plans.append(plan)
-    return current, plans
+        plan = plan_on(fn, work, name, keep, seed=seed, **extra, **options)
+        rebuild(work, plan)
+        if keep_plan is not None:
+            keep_plan(plan)
+        del plan
+    return work.model
 
 
 def compress(
@@ -259,9 +288,10 @@ def compress(
     variance, and a running mean that makes eval mode compute the compressed
     function exactly (:func:`helpers.compress.surgery.unfold_batchnorm`), so the
     result fine-tunes with the original's recipe. ``model`` itself is never
-    modified.
+    modified: it is traced once and copied once, and the copy's layers are
+    rebuilt in place.
     """
-    return compress_with_plans(model, method, keep, layers, data, seed, **options)[0]
+    return _compress(model, method, keep, layers, data, seed, options)
 
 
 __all__ = [
@@ -273,7 +303,9 @@ __all__ = [
     "TP_CRITERIA",
     "LayerAdapter",
     "LayerPlan",
+    "LayerTask",
     "METHODS",
+    "ModelTrace",
     "NeuronView",
     "REFIT_OPTIONS",
     "UnderdeterminedWarning",
@@ -295,6 +327,7 @@ __all__ = [
     "input_radius",
     "is_data_driven",
     "kmeans",
+    "layer_method",
     "l1_filter",
     "l1_norms",
     "load_unit_stats",
@@ -308,6 +341,7 @@ __all__ = [
     "predict_shift",
     "random_pruning",
     "record",
+    "rebuild",
     "record_unit_stats",
     "refit_plan",
     "relu_mean",

@@ -21,8 +21,6 @@ the others) and the medoid's outgoing weights become the sum of the cluster's.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
@@ -30,24 +28,33 @@ from torch import nn
 
 from helpers.clustering import cluster_sums
 from helpers.compress.layers import as_numpy
-from helpers.compress.refit import MAX_SAMPLES, maybe_refit
-from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
+from helpers.compress.planning import LayerTask, layer_method
+from helpers.compress.surgery import (
+    LayerPlan,
+    ModelTrace,
+    NeuronView,
+    as_trace,
+    make_plan,
+    neuron_view,
+)
 
 #: Linkage passed to :func:`scipy.cluster.hierarchy.linkage`.
 LINKAGE = "average"
 
 
 def channel_statistics(
-    model: nn.Module, layer: str
+    model: nn.Module | ModelTrace, layer: str, view: NeuronView | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per channel: signed output scale, output mean, and unit kernel direction."""
-    view = neuron_view(model, layer)
+    trace = as_trace(model)
+    view = neuron_view(trace, layer) if view is None else view
+    get = trace.modules.__getitem__
     rows = view.A[:, :-1]
     if view.chain.batchnorm is not None:
-        bn = model.get_submodule(view.chain.batchnorm)
+        bn = get(view.chain.batchnorm)
         gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(view.n)
         beta = as_numpy(bn.bias) if bn.bias is not None else np.zeros(view.n)
-        raw = as_numpy(model.get_submodule(layer).weight).reshape(view.n, -1)
+        raw = as_numpy(get(layer).weight).reshape(view.n, -1)
     else:
         gamma, beta, raw = np.linalg.norm(rows, axis=1), view.A[:, -1], rows
     norms = np.linalg.norm(raw, axis=1)
@@ -72,22 +79,11 @@ def similarity_distances(
     return d
 
 
-def channel_similarity(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    refit: bool | str = False,
-    data: Any = None,
-    seed: int = 0,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("channel_similarity")
+def channel_similarity(task: LayerTask) -> LayerPlan:
     """Plan keeping one medoid channel per cluster, the cluster's columns summed."""
-    view = neuron_view(model, layer)
-    k = n_keep(view.n, keep)
-    dist = similarity_distances(*channel_statistics(model, layer))
+    view, k = task.view, task.k
+    dist = similarity_distances(*channel_statistics(task.trace, task.layer, view))
     if k >= view.n:
         labels = np.arange(view.n)
     elif k == 1:
@@ -102,14 +98,11 @@ def channel_similarity(
         members = np.flatnonzero(labels == c)
         inner = dist[np.ix_(members, members)].sum(axis=1)
         medoids.append(int(members[np.argmin(inner)]))
-    plan = make_plan(
+    return make_plan(
         view,
         view.A[medoids],
         cluster_sums(view.C, labels),
         labels,
         "channel_similarity",
         info={"requested": k, "medoids": np.array(medoids), "linkage": LINKAGE},
-    )
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
     )

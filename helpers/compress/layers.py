@@ -76,15 +76,26 @@ class LayerAdapter:
         return x.reshape(len(x), -1), y.reshape(len(y), -1)
 
 
+def memory_format(t: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` for a 4-D tensor stored that way, else the default layout."""
+    last = torch.channels_last
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=last):
+        return last
+    return torch.contiguous_format
+
+
 def _finish(
     new: nn.Module, old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> nn.Module:
-    """Copy weights into a freshly built layer and match ``old``'s flags."""
-    kw = {"device": old.weight.device, "dtype": old.weight.dtype}
+    """Copy weights into a freshly built layer and match ``old``'s flags.
+
+    ``copy_`` converts dtype and device element by element, so no converted
+    copy of the (possibly float64) weight is made first.
+    """
     with torch.no_grad():
-        new.weight.copy_(weight.to(**kw))
+        new.weight.copy_(weight)
         if bias is not None:
-            new.bias.copy_(bias.to(**kw))
+            new.bias.copy_(bias)
     new.requires_grad_(old.weight.requires_grad)
     new.train(old.training)
     return new

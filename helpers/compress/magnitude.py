@@ -10,23 +10,21 @@ size and speed, which is why the book's methods rebuild smaller layers.)
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import torch
 from torch import nn
 
-from helpers._arrays import check_seed
-from helpers.compress.refit import MAX_SAMPLES, maybe_refit
+from helpers.compress.planning import LayerTask, layer_method
 from helpers.compress.surgery import (
+    CHUNK_VALUES,
     LayerPlan,
-    NeuronView,
-    n_keep,
+    ModelTrace,
     neuron_view,
     selection_plan,
 )
 
 
-def l1_norms(model: nn.Module, layer: str) -> np.ndarray:
+def l1_norms(model: nn.Module | ModelTrace, layer: str) -> np.ndarray:
     """L1 norm of each neuron's incoming weights (bias excluded, BatchNorm folded)."""
     return np.abs(neuron_view(model, layer).A[:, :-1]).sum(axis=1)
 
@@ -36,117 +34,36 @@ def _largest(norms: np.ndarray, k: int) -> np.ndarray:
     return np.sort(np.argsort(-norms, kind="stable")[:k])
 
 
-def _selected(
-    model: nn.Module,
-    view: NeuronView,
-    kept: np.ndarray,
-    method: str,
-    refit: bool | str,
-    data: Any,
-    seed: int,
-    reference: nn.Module | None,
-    max_samples: int,
-    refit_options: dict[str, Any],
-) -> LayerPlan:
-    """The plan keeping neurons ``kept`` as they are, refitted if asked."""
-    plan = selection_plan(view, kept, method, info={"requested": len(kept)})
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
-    )
+def _kept(task: LayerTask, kept: np.ndarray, method: str) -> LayerPlan:
+    """The plan keeping neurons ``kept`` as they are."""
+    return selection_plan(task.view, kept, method, info={"requested": len(kept)})
 
 
-def magnitude(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    refit: bool | str = False,
-    data: Any = None,
-    seed: int = 0,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("magnitude")
+def magnitude(task: LayerTask) -> LayerPlan:
     """Plan keeping the ``keep`` fraction of neurons with the largest L1 norm."""
-    view = neuron_view(model, layer)
-    k = n_keep(view.n, keep)
-    kept = _largest(np.abs(view.A[:, :-1]).sum(axis=1), k)
-    return _selected(
-        model,
-        view,
-        kept,
-        "magnitude",
-        refit,
-        data,
-        seed,
-        reference,
-        max_samples,
-        refit_options,
-    )
+    blocks = task.view.row_chunks()  # never the whole layer in float64
+    norms = np.concatenate([np.abs(rows[:, :-1]).sum(axis=1) for rows in blocks])
+    return _kept(task, _largest(norms, task.k), "magnitude")
 
 
-def random_pruning(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    refit: bool | str = False,
-    data: Any = None,
-    seed: int = 0,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("random")
+def random_pruning(task: LayerTask) -> LayerPlan:
     """Plan keeping a seeded random ``keep`` fraction of the neurons."""
-    view = neuron_view(model, layer)
-    k = n_keep(view.n, keep)
-    rng = np.random.default_rng(check_seed(seed))
-    kept = np.sort(rng.choice(view.n, size=k, replace=False))
-    return _selected(
-        model,
-        view,
-        kept,
-        "random",
-        refit,
-        data,
-        seed,
-        reference,
-        max_samples,
-        refit_options,
-    )
+    rng = np.random.default_rng(task.seed)
+    kept = np.sort(rng.choice(task.view.n, task.k, replace=False))
+    return _kept(task, kept, "random")
 
 
-def l1_filter(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    refit: bool | str = False,
-    data: Any = None,
-    seed: int = 0,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("l1_filter")
+def l1_filter(task: LayerTask) -> LayerPlan:
     """Li et al. (2017): keep the filters with the largest L1 norm of the raw kernel.
 
     Unlike :func:`magnitude`, the norm is taken on the layer's own kernel,
     before any BatchNorm is folded in, as in the paper; the matching input
     channels of the next layer are removed, with no merge and no rescaling.
     """
-    view = neuron_view(model, layer)
-    k = n_keep(view.n, keep)
-    weight = model.get_submodule(layer).weight.detach().double()
-    kept = _largest(weight.abs().reshape(view.n, -1).sum(dim=1).numpy(), k)
-    return _selected(
-        model,
-        view,
-        kept,
-        "l1_filter",
-        refit,
-        data,
-        seed,
-        reference,
-        max_samples,
-        refit_options,
-    )
+    weight = task.module(task.layer).weight.detach().reshape(task.view.n, -1)
+    step = max(1, CHUNK_VALUES // weight.shape[1])
+    norms = torch.cat([w.double().abs().sum(dim=1) for w in weight.split(step)])
+    return _kept(task, _largest(norms.numpy(), task.k), "l1_filter")

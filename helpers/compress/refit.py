@@ -30,7 +30,14 @@ from helpers.compress.activations import (
 )
 from helpers.compress.layers import adapter_for
 from helpers.compress.stats_correction import CORRECT_OPTIONS, maybe_correct
-from helpers.compress.surgery import LayerPlan, apply_plan, with_consumer
+from helpers.compress.surgery import (
+    LayerPlan,
+    ModelTrace,
+    NeuronView,
+    applied,
+    as_trace,
+    with_consumer,
+)
 
 #: Options a method passes on to the refit (besides ``max_samples`` and ``seed``)
 #: and to the data-free statistics correction (``correct="stats"``).
@@ -148,7 +155,7 @@ def least_squares(
 
 
 def refit_plan(
-    model: nn.Module,
+    model: nn.Module | ModelTrace,
     plan: LayerPlan,
     data: Any,
     reference: nn.Module | None = None,
@@ -166,10 +173,18 @@ def refit_plan(
     error (the mean shift), a one-vector correction.
     """
     check_ridge(ridge)
-    small = apply_plan(model, plan)
-    Z, Y = consumer_rows(
-        small, plan.consumer, data, reference or model, max_samples, locations, seed
-    )
+    trace = as_trace(model)
+    in_place = reference is not None and reference is not trace.model
+    with applied(trace, plan, in_place) as small:
+        Z, Y = consumer_rows(
+            small,
+            plan.consumer,
+            data,
+            reference or trace.model,
+            max_samples,
+            locations,
+            seed,
+        )
     shape = plan.consumer_weight.shape
     W = plan.consumer_weight.double().reshape(shape[0], -1).numpy()
     b = (
@@ -214,13 +229,14 @@ def check_refit(refit: Any) -> bool | str:
 
 
 def maybe_refit(
-    model: nn.Module,
+    model: nn.Module | ModelTrace,
     plan: LayerPlan,
     refit: Any,
     data: Any,
     reference: nn.Module | None,
     max_samples: int,
     seed: int,
+    view: NeuronView | None = None,
     **options: Any,
 ) -> LayerPlan:
     """Apply a method's ``refit`` option: False, True (least squares) or "bias".
@@ -235,7 +251,7 @@ def maybe_refit(
             "choose refit= (data-driven) or correct='stats' (statistics only), not both"
         )
     if check_refit(refit) is False:
-        return maybe_correct(model, plan, **correction)
+        return maybe_correct(model, plan, **correction, view=view)
     return refit_plan(
         model,
         plan,

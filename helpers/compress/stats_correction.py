@@ -58,10 +58,11 @@ from helpers.compress.activations import check_data, eval_mode, input_batches, r
 from helpers.compress.layers import adapter_for, as_numpy
 from helpers.compress.surgery import (
     LayerPlan,
+    ModelTrace,
     NeuronView,
+    as_trace,
     neuron_view,
     plan_rows,
-    trace_chain,
     with_consumer,
 )
 
@@ -83,19 +84,20 @@ def relu_mean(m: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 
 def unit_stats(
-    model: nn.Module, layer: str, stats: UnitStats | None = None
+    model: nn.Module | ModelTrace, layer: str, stats: UnitStats | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of each unit's (BatchNorm-folded) pre-activation in ``layer``."""
-    chain = trace_chain(model, layer)
-    if stats is not None and layer in check_stats(model, stats, [layer]):
-        return stats_entry(model, layer, stats[layer])
+    trace = as_trace(model)
+    chain = trace.chain(layer)
+    if stats is not None and layer in check_stats(trace.model, stats, [layer]):
+        return stats_entry(trace.model, layer, stats[layer])
     if chain.batchnorm is None:
         raise ValueError(
             f"{layer!r} has no BatchNorm after it, so the correction needs its units' "
             "pre-activation statistics: pass stats={layer: (mean, std)}, recorded "
             "with the checkpoint (record_unit_stats)"
         )
-    bn = model.get_submodule(chain.batchnorm)
+    bn = trace.modules[chain.batchnorm]
     var = as_numpy(bn.running_var)
     n = len(var)
     gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
@@ -296,16 +298,17 @@ def predict_shift(
 
 
 def stats_correct(
-    model: nn.Module,
+    model: nn.Module | ModelTrace,
     plan: LayerPlan,
     stats: UnitStats | None = None,
     input_shape: Sequence[int] | None = None,
+    view: NeuronView | None = None,
 ) -> LayerPlan:
     """``plan`` with the consumer's bias moved by the predicted mean shift.
 
-    ``model`` is the network the plan was made for. Data-free: it reads the
-    layer's weights, its BatchNorm running statistics or ``stats``, never a
-    sample.
+    ``model`` is the network the plan was made for (or its trace; ``view`` its
+    layer's neuron view when at hand). Data-free: it reads the layer's
+    weights, its BatchNorm running statistics or ``stats``, never a sample.
     """
     if not isinstance(plan, LayerPlan):
         raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
@@ -314,9 +317,10 @@ def stats_correct(
             f"{plan!r} was already refit on data; the statistics "
             "correction replaces the refit, it does not stack on it"
         )
-    view = neuron_view(model, plan.layer)
-    mean, std = unit_stats(model, plan.layer, stats)
-    taps = tap_weights(model, plan.consumer, input_shape)
+    trace = as_trace(model)
+    view = neuron_view(trace, plan.layer) if view is None else view
+    mean, std = unit_stats(trace, plan.layer, stats)
+    taps = tap_weights(trace.model, plan.consumer, input_shape)
     shift = predict_shift(view, plan, mean, std, taps)
     bias = (
         np.zeros(view.outputs)
@@ -336,11 +340,12 @@ def stats_correct(
 
 
 def maybe_correct(
-    model: nn.Module,
+    model: nn.Module | ModelTrace,
     plan: LayerPlan,
     correct: Any = None,
     stats: UnitStats | None = None,
     input_shape: Sequence[int] | None = None,
+    view: NeuronView | None = None,
 ) -> LayerPlan:
     """Apply a method's ``correct`` option: None/False (nothing) or ``"stats"``."""
     if correct is None or correct is False:
@@ -349,11 +354,12 @@ def maybe_correct(
         return plan
     if correct != "stats":
         raise ValueError(f"correct must be None or 'stats', got {correct!r}")
+    net = as_trace(model).model
     if stats is not None:
-        check_stats(model, stats, [plan.layer])
+        check_stats(net, stats, [plan.layer])
     if input_shape is not None:
-        input_shape = check_input_shape(model, input_shape)
-    return stats_correct(model, plan, stats, input_shape)
+        input_shape = check_input_shape(net, input_shape)
+    return stats_correct(model, plan, stats, input_shape, view)
 
 
 # --------------------------------------------------------------------------- #

@@ -10,11 +10,18 @@ Conv2d layer. Neuron ``j`` is described by two vectors:
 
 A method turns the ``(a_j, c_j)`` of a layer into fewer neurons and returns a
 :class:`LayerPlan`; :func:`apply_plan` rebuilds a physically smaller copy of the
-model from it (never masks). BatchNorm directly after the layer (in eval mode)
-is folded into the layer first (the methods' view); the rebuilt model holds a
-BatchNorm over the new neurons in its place (:func:`unfold_batchnorm`). Layer
-types are handled by the adapters of :mod:`helpers.compress.layers`. Between the
-layer and its consumer the network may apply exactly one ReLU plus shape- or
+model from it (never masks). One compression traces the model once: a
+:class:`ModelTrace` holds the fx graph, the module table and each layer's
+:class:`Chain`, every step reads it, and :func:`rebuild` applies a plan in place
+to a working copy and keeps the trace current (a rebuilt layer keeps its name
+and graph position). Views convert weights to float64 only where read, so
+memory stays near one copy of the model plus one layer's arrays.
+
+BatchNorm directly after the layer (in eval mode) is folded into the layer
+first (the methods' view); the rebuilt model holds a BatchNorm over the new
+neurons in its place (:func:`unfold_batchnorm`). Layer types are handled by the
+adapters of :mod:`helpers.compress.layers`. Between the layer and its consumer
+the network may apply exactly one ReLU plus shape- or
 channel-wise operations (dropout, identity, pooling, flatten), which all commute
 with a positive rescaling of a neuron.
 """
@@ -24,7 +31,10 @@ from __future__ import annotations
 import copy
 import math
 import operator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -35,7 +45,7 @@ from torch.nn.utils import parametrize
 
 from helpers._arrays import as_finite_array, as_real_number, check_positive_int
 from helpers.compress.activations import eval_mode  # noqa: F401  (re-exported)
-from helpers.compress.layers import adapter_for, as_numpy, layer_types
+from helpers.compress.layers import adapter_for, as_numpy, layer_types, memory_format
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _PASS_MODULES = (
@@ -91,32 +101,134 @@ class Chain:
     group: int
 
 
-@dataclass
+#: Values converted (or checked) at a time when a view gathers rows or columns.
+CHUNK_VALUES = 1 << 21
+
+
+def _blocks(index: np.ndarray, width: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, part)`` blocks of ``index`` of about :data:`CHUNK_VALUES` values."""
+    step = max(1, CHUNK_VALUES // max(width, 1))
+    for start in range(0, len(index), step):
+        yield start, index[start : start + step]
+
+
+@dataclass(eq=False)
 class NeuronView:
     """The neurons of one layer as float64 arrays (rows are neurons).
 
     ``A`` is ``(n, p + 1)``: incoming weights then bias (BatchNorm folded);
     ``C`` is ``(n, m * group)``: outgoing columns; ``c0`` the consumer bias ``(m,)``.
+    ``A`` and ``C`` are built from the modules on first use (and kept); a method
+    that needs only some neurons reads them with :meth:`rows`, :meth:`kept_rows`
+    and :meth:`kept_columns`, so a large layer is never converted whole.
     """
 
     chain: Chain
-    A: np.ndarray
-    C: np.ndarray
     c0: np.ndarray
     weight_shape: tuple[int, ...]
     consumer_shape: tuple[int, ...]
     layer_has_bias: bool
     consumer_has_bias: bool
+    layer: nn.Module = field(repr=False)
+    consumer: nn.Module = field(repr=False)
+    batchnorm: nn.Module | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
         """Number of neurons in the layer."""
-        return self.A.shape[0]
+        return int(self.weight_shape[0])
 
     @property
     def outputs(self) -> int:
         """Number of consumer outputs (rows of its weight)."""
         return self.c0.shape[0]
+
+    @cached_property
+    def A(self) -> np.ndarray:
+        """Every neuron's incoming weights and bias, ``(n, p + 1)``."""
+        return self.rows(np.arange(self.n))
+
+    @cached_property
+    def C(self) -> np.ndarray:
+        """Every neuron's outgoing column, ``(n, m * group)``."""
+        m, g = self.outputs, self.chain.group
+        return (
+            self.kept_columns(np.arange(self.n))
+            .transpose(1, 0, 2)
+            .reshape(self.n, m * g)
+        )
+
+    def snapshot(self) -> NeuronView:
+        """Build ``A`` and ``C`` now (checked now, unaffected by later changes)."""
+        _ = self.A, self.C
+        return self
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """Rows of ``A`` at ``index``, ``(len(index), p + 1)``."""
+        if "A" in self.__dict__:
+            return self.A[index]
+        out = np.empty((len(index), int(np.prod(self.weight_shape[1:])) + 1))
+        self._fill_rows(np.asarray(index, dtype=np.int64), out[:, :-1], out[:, -1])
+        return out
+
+    def kept_rows(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weights ``(k, p)`` and biases ``(k,)`` of the neurons at ``index``."""
+        index = np.asarray(index, dtype=np.int64)
+        if "A" in self.__dict__:
+            rows = self.A[index]
+            return np.ascontiguousarray(rows[:, :-1]), rows[:, -1].copy()
+        weight = np.empty((len(index), int(np.prod(self.weight_shape[1:]))))
+        bias = np.empty(len(index))
+        self._fill_rows(index, weight, bias)
+        return weight, bias
+
+    def kept_columns(self, index: np.ndarray) -> np.ndarray:
+        """The consumer's weights reading the neurons at ``index``: ``(m, k, g)``."""
+        m, g = self.outputs, self.chain.group
+        if "C" in self.__dict__:
+            return self.C[index].reshape(len(index), m, g).transpose(1, 0, 2).copy()
+        source = self.consumer.weight.detach().reshape(m, self.n, g)
+        out = np.empty((m, len(index), g))
+        for start, part in _blocks(np.asarray(index, dtype=np.int64), m * g):
+            block = torch.from_numpy(out[:, start : start + len(part)])
+            block.copy_(source[:, torch.as_tensor(part)])
+        _check_finite(out, f"the consumer {self.chain.consumer!r}")
+        return out
+
+    def row_chunks(self) -> Iterator[np.ndarray]:
+        """``A`` in consecutive blocks of rows (for per-row scores)."""
+        width = int(np.prod(self.weight_shape[1:]))
+        for _, part in _blocks(np.arange(self.n), width):
+            yield self.rows(part)
+
+    def _fill_rows(
+        self, index: np.ndarray, weight: np.ndarray, bias: np.ndarray
+    ) -> None:
+        """Write the folded rows at ``index`` into ``weight`` and ``bias`` (float64)."""
+        name, bn = repr(self.chain.layer), self.batchnorm
+        terms = None if bn is None else batchnorm_terms(bn, self.n)
+        folded = f"{name} with {self.chain.batchnorm!r} folded in"
+        b = self.layer.bias
+        bias[:] = as_numpy(b)[index] if b is not None else 0.0
+        _check_finite(bias, f"the bias of {name}")
+        source = self.layer.weight.detach().reshape(self.n, -1)
+        for start, part in _blocks(index, source.shape[1]):
+            block = weight[start : start + len(part)]
+            torch.from_numpy(block).copy_(source[torch.as_tensor(part)])
+            _check_finite(block, f"layer {name}")
+            if terms is not None:
+                block *= terms[0][part, None]
+                _check_finite(block, folded)
+        if terms is not None:
+            scale, mean, beta = (t[index] for t in terms)
+            bias[:] = (bias - mean) * scale + beta
+            _check_finite(bias, folded)
+
+
+def _check_finite(values: np.ndarray, name: str) -> None:
+    """Raise the package's error for NaN or infinite ``values`` (naming ``name``)."""
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite entries")
 
 
 @dataclass
@@ -203,6 +315,66 @@ def trace_model(model: nn.Module) -> torch.fx.Graph:
             f"cannot trace {type(model).__name__} with torch.fx ({err}); compression "
             "needs a forward pass without data-dependent control flow"
         ) from err
+
+
+@dataclass
+class ModelTrace:
+    """One symbolic trace of a model, read by every step of one compression.
+
+    Like Torch-Pruning's dependency graph: the fx ``graph`` is built once;
+    ``modules`` (name -> module) and the cached :class:`Chain` of each layer
+    follow the layers rebuilt in place by :func:`rebuild` (a rebuilt layer keeps
+    its name and graph position, so the graph itself never changes). ``owned``
+    says that the trace may rebuild ``model`` in place (a working copy).
+    """
+
+    model: nn.Module
+    graph: torch.fx.Graph
+    modules: dict[str, nn.Module]
+    chains: dict[str, Chain] = field(default_factory=dict)
+    owned: bool = False
+
+    @classmethod
+    def of(cls, model: nn.Module) -> ModelTrace:
+        """Trace ``model`` (the one place a compression traces)."""
+        graph = trace_model(model)
+        return cls(model, graph, dict(model.named_modules()))
+
+    def chain(self, layer: str) -> Chain:
+        """:func:`trace_chain` of ``layer`` on the stored graph, cached."""
+        if layer not in self.chains:
+            self.chains[layer] = trace_chain(self.model, layer, self.graph)
+        return self.chains[layer]
+
+    def order(self) -> list[str]:
+        """Names of the modules in the order forward() calls them."""
+        return [n.target for n in self.graph.nodes if n.op == "call_module"]
+
+    def working_copy(self) -> ModelTrace:
+        """A trace of a deep copy of the model, which it may rebuild in place."""
+        model = copy.deepcopy(self.model)
+        graph, chains = self.graph, dict(self.chains)
+        return ModelTrace(model, graph, dict(model.named_modules()), chains, True)
+
+    def replace(self, name: str, new: nn.Module) -> nn.Module:
+        """Put ``new`` at ``name`` in the model; return the module it replaces."""
+        old = self.modules[name]
+        _set_module(self.model, name, new)
+        self.modules = dict(self.model.named_modules())
+        stale = [k for k, c in self.chains.items() if name in _names(c)]
+        for key in stale:
+            del self.chains[key]
+        return old
+
+
+def as_trace(model: nn.Module | ModelTrace) -> ModelTrace:
+    """``model`` itself when it is a trace, else a new trace of it (read-only)."""
+    return model if isinstance(model, ModelTrace) else ModelTrace.of(model)
+
+
+def _names(chain: Chain) -> tuple[str, ...]:
+    """The modules a chain reads: layer, consumer and any folded BatchNorm."""
+    return tuple(n for n in (chain.layer, chain.consumer, chain.batchnorm) if n)
 
 
 def _kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str:
@@ -547,7 +719,7 @@ def trace_chain(
 
 
 def hidden_layers(
-    model: nn.Module,
+    model: nn.Module | ModelTrace,
     types: tuple[type, ...] | None = None,
     skipped: dict[str, str] | None = None,
 ) -> list[str]:
@@ -558,37 +730,39 @@ def hidden_layers(
     (a residual sum, two consumers) or meets another activation are left out;
     pass a dict as ``skipped`` to learn why each was.
     """
-    graph = trace_model(model)
-    modules = dict(model.named_modules())
+    trace = as_trace(model)
     types = layer_types() if types is None else tuple(types)
     names = []
-    for node in graph.nodes:
-        if node.op != "call_module" or node.target in names:
-            continue
-        if not isinstance(modules[node.target], types):
+    for target in trace.order():
+        if target in names or not isinstance(trace.modules[target], types):
             continue
         try:
-            trace_chain(model, node.target, graph)
+            trace.chain(target)
         except BatchNormModeError:
             raise  # a state to fix, not a structure to skip
         except (ValueError, TypeError) as err:
             if skipped is not None:
-                skipped[node.target] = str(err)
+                skipped[target] = str(err)
             continue
-        names.append(node.target)
+        names.append(target)
     return names
 
 
-def forward_order(model: nn.Module, names: list[str]) -> list[str]:
+def forward_order(model: nn.Module | ModelTrace, names: list[str]) -> list[str]:
     """Sort layer names by the order in which forward() calls them."""
-    graph = trace_model(model)
-    order = [n.target for n in graph.nodes if n.op == "call_module"]
+    order = as_trace(model).order()
     return sorted(names, key=order.index)
 
 
 # --------------------------------------------------------------------------- #
 # Neuron views and plans
 # --------------------------------------------------------------------------- #
+
+
+def all_finite(t: torch.Tensor) -> bool:
+    """True when every entry of ``t`` is finite (checked in blocks: no full copy)."""
+    flat = t.detach().reshape(-1)
+    return all(bool(torch.isfinite(b).all()) for b in flat.split(CHUNK_VALUES))
 
 
 def check_layer(
@@ -606,7 +780,7 @@ def check_layer(
                     "values); load real weights first (e.g. to_empty() then "
                     "load_state_dict())"
                 )
-            if not torch.isfinite(p).all():
+            if not all_finite(p):
                 raise ValueError(
                     f"{pname} of {name!r} holds NaN or infinite weights; "
                     "compression needs finite weights"
@@ -614,45 +788,44 @@ def check_layer(
     return chain
 
 
+def batchnorm_terms(bn: nn.Module, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``scale``, ``running_mean`` and ``beta`` of an eval-mode BatchNorm (float64)."""
+    gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
+    beta = as_numpy(bn.bias) if bn.bias is not None else np.zeros(n)
+    scale = gamma / np.sqrt(as_numpy(bn.running_var) + bn.eps)
+    return scale, as_numpy(bn.running_mean), beta
+
+
 def fold_batchnorm(
     rows: np.ndarray, bias: np.ndarray, bn: nn.Module
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rows and bias of ``layer`` followed by ``bn`` (eval mode) as one layer."""
-    n = len(bias)
-    gamma = as_numpy(bn.weight) if bn.weight is not None else np.ones(n)
-    beta = as_numpy(bn.bias) if bn.bias is not None else np.zeros(n)
-    scale = gamma / np.sqrt(as_numpy(bn.running_var) + bn.eps)
-    return rows * scale[:, None], (bias - as_numpy(bn.running_mean)) * scale + beta
+    scale, mean, beta = batchnorm_terms(bn, len(bias))
+    return rows * scale[:, None], (bias - mean) * scale + beta
 
 
-def neuron_view(model: nn.Module, layer: str) -> NeuronView:
-    """The ``(a_j, c_j)`` of every neuron of ``layer`` and its consumer's bias."""
-    chain = trace_chain(model, layer)
-    modules = dict(model.named_modules())
+def layer_view(trace: ModelTrace, layer: str) -> NeuronView:
+    """The neuron view of ``layer``, its arrays built only when first read."""
+    chain, modules = trace.chain(layer), trace.modules
     mod, consumer = modules[layer], modules[chain.consumer]
-    producer, reader = adapter_for(mod), adapter_for(consumer)
-    n = producer.n_out(mod)
-    w = as_finite_array(producer.rows(mod), f"layer {layer!r}")
-    b = as_finite_array(producer.bias(mod), f"the bias of {layer!r}")
-    if chain.batchnorm is not None:
-        w, b = fold_batchnorm(w, b, modules[chain.batchnorm])
-        as_finite_array(
-            np.hstack([w, b[:, None]]), f"{layer!r} with {chain.batchnorm!r} folded in"
-        )
-    wc = as_finite_array(reader.rows(consumer), f"the consumer {chain.consumer!r}")
-    m = wc.shape[0]
-    c = wc.reshape(m, n, chain.group).transpose(1, 0, 2).reshape(n, m * chain.group)
+    reader = adapter_for(consumer)
     c0 = as_finite_array(reader.bias(consumer), f"the bias of {chain.consumer!r}")
     return NeuronView(
         chain,
-        np.hstack([w, b[:, None]]),
-        c,
         c0,
         tuple(mod.weight.shape),
         tuple(consumer.weight.shape),
         mod.bias is not None or chain.batchnorm is not None,
         consumer.bias is not None,
+        mod,
+        consumer,
+        None if chain.batchnorm is None else modules[chain.batchnorm],
     )
+
+
+def neuron_view(model: nn.Module | ModelTrace, layer: str) -> NeuronView:
+    """The ``(a_j, c_j)`` of every neuron of ``layer`` and its consumer's bias."""
+    return layer_view(as_trace(model), layer).snapshot()
 
 
 def make_plan(
@@ -670,32 +843,65 @@ def make_plan(
     """Build a :class:`LayerPlan` from new neuron rows ``A`` (k, p+1) and ``C``."""
     A, C = np.asarray(A, dtype=np.float64), np.asarray(C, dtype=np.float64)
     k = A.shape[0]
-    if k < 1 or A.shape[1] != view.A.shape[1] or C.shape != (k, view.C.shape[1]):
+    p, width = int(np.prod(view.weight_shape[1:])) + 1, view.outputs * view.chain.group
+    if k < 1 or A.shape[1] != p or C.shape != (k, width):
         raise ValueError(
             f"plan shapes A {A.shape}, C {C.shape} do not fit a layer "
             "with "
-            f"rows of {view.A.shape[1]} and {view.C.shape[1]} values"
+            f"rows of {p} and {width} values"
         )
+    columns = C.reshape(k, view.outputs, view.chain.group).transpose(1, 0, 2).copy()
+    return _plan(
+        view,
+        A[:, :-1].copy(),
+        A[:, -1].copy(),
+        columns,
+        assignment,
+        method,
+        scales,
+        c0,
+        data_driven,
+        info,
+    )
+
+
+def _plan(
+    view: NeuronView,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    columns: np.ndarray,
+    assignment: np.ndarray,
+    method: str,
+    scales: np.ndarray | None,
+    c0: np.ndarray | None,
+    data_driven: bool,
+    info: dict[str, Any] | None,
+) -> LayerPlan:
+    """Wrap fresh rows (k, p), biases (k,) and consumer weights (m, k, g) as a plan.
+
+    The arrays become the plan's tensors without a copy: callers pass their own.
+    """
+    k, m = len(bias), view.outputs
     assignment = np.asarray(assignment, dtype=np.int64)
     if assignment.shape != (view.n,) or assignment.max(initial=-1) >= k:
         raise ValueError("assignment must map each old neuron to a new one or -1")
     scales = np.ones(view.n) if scales is None else np.asarray(scales, dtype=np.float64)
     c0 = view.c0 if c0 is None else np.asarray(c0, dtype=np.float64)
-    m, g = view.outputs, view.chain.group
-    weight = torch.from_numpy(A[:, :-1].reshape(k, *view.weight_shape[1:]).copy())
-    has_bias = view.layer_has_bias or bool(np.any(A[:, -1] != 0))
-    bias = torch.from_numpy(A[:, -1].copy()) if has_bias else None
-    cw = C.reshape(k, m, g).transpose(1, 0, 2).reshape(m, k * g)
+    shape = (k, *view.weight_shape[1:])
+    w = torch.from_numpy(np.ascontiguousarray(weight).reshape(shape))
+    has_bias = view.layer_has_bias or bool(np.any(bias != 0))
+    b = torch.from_numpy(bias) if has_bias else None
     rest = view.consumer_shape[2:]  # a conv consumer keeps its kernel layout
-    cw = torch.from_numpy((cw.reshape(m, k, *rest) if rest else cw).copy())
+    shape = (m, k, *rest) if rest else (m, k * view.chain.group)
+    cw = torch.from_numpy(np.ascontiguousarray(columns).reshape(shape))
     has_cbias = view.consumer_has_bias or bool(np.any(c0 != 0))
     cb = torch.from_numpy(np.array(c0, dtype=np.float64)) if has_cbias else None
     return LayerPlan(
         view.chain.layer,
         view.chain.consumer,
         view.chain.batchnorm,
-        weight,
-        bias,
+        w,
+        b,
         cw,
         cb,
         assignment,
@@ -714,15 +920,19 @@ def selection_plan(
     info: dict[str, Any] | None = None,
     data_driven: bool = False,
 ) -> LayerPlan:
-    """Plan that keeps the neurons ``kept`` (optionally rescaling their columns)."""
+    """Plan that keeps the neurons ``kept`` (optionally rescaling their columns).
+
+    Only the kept rows and columns are converted to float64.
+    """
     kept = np.asarray(kept, dtype=np.int64)
     assignment = np.full(view.n, -1, dtype=np.int64)
     assignment[kept] = np.arange(len(kept))
-    C = view.C[kept]
+    weight, bias = view.kept_rows(kept)
+    columns = view.kept_columns(kept)
     if column_scale is not None:
-        C = C * np.asarray(column_scale, dtype=np.float64)[:, None]
-    return make_plan(
-        view, view.A[kept], C, assignment, method, info=info, data_driven=data_driven
+        columns *= np.asarray(column_scale, dtype=np.float64)[None, :, None]
+    return _plan(
+        view, weight, bias, columns, assignment, method, None, None, data_driven, info
     )
 
 
@@ -767,10 +977,24 @@ def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def _rebuilt(
-    old: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None
+    old: nn.Module,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    release: bool = False,
 ) -> nn.Module:
-    """A new layer like ``old`` with the given weight (and bias), via its adapter."""
-    return adapter_for(old).rebuild(old, weight, bias)
+    """A new layer like ``old`` with the given weight (and bias), in ``old``'s layout.
+
+    ``release`` first frees ``old``'s parameters (a rebuild in place no longer
+    needs them), so that the old and the new layer never take memory together.
+    """
+    layout = memory_format(old.weight)
+    if release:
+        for param in old.parameters(recurse=False):
+            param.data = param.data.new_empty(0)
+    new = adapter_for(old).rebuild(old, weight, bias)
+    if memory_format(new.weight) != layout:
+        new = new.to(memory_format=layout)
+    return new
 
 
 def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
@@ -781,9 +1005,23 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
     (:func:`unfold_batchnorm`): the returned model has the input's structure and
     computes the plan's (folded) function exactly in eval mode.
     """
+    return _applied_copy(ModelTrace.of(model), plan)
+
+
+def _applied_copy(trace: ModelTrace, plan: LayerPlan) -> nn.Module:
+    """A copy of the traced model with ``plan`` applied (the model unchanged)."""
+    check_plan(trace, plan)
+    work = trace.working_copy()
+    _swap(work, plan, release=True)
+    return work.model
+
+
+def check_plan(model: nn.Module | ModelTrace, plan: LayerPlan) -> Chain:
+    """Raise a clear error unless ``plan`` fits the model's layer as it is now."""
     if not isinstance(plan, LayerPlan):
         raise TypeError(f"plan must be a LayerPlan, got {type(plan).__name__}")
-    chain = trace_chain(model, plan.layer)
+    trace = as_trace(model)
+    chain = trace.chain(plan.layer)
     if chain.consumer != plan.consumer or chain.batchnorm != plan.batchnorm:
         raise ValueError(
             f"{plan!r} was made for another model structure: here "
@@ -791,7 +1029,7 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
             f"{chain.batchnorm!r}), the plan expects {plan.consumer!r} "
             f"(BatchNorm {plan.batchnorm!r})"
         )
-    modules = dict(model.named_modules())
+    modules = trace.modules
     layer, consumer = modules[plan.layer], modules[plan.consumer]
     producer = adapter_for(layer)
     if producer.n_out(layer) != plan.n_before:
@@ -813,18 +1051,70 @@ def apply_plan(model: nn.Module, plan: LayerPlan) -> nn.Module:
             f"{tuple(layer.weight.shape)} and {plan.consumer!r} "
             f"{tuple(consumer.weight.shape)}"
         )
-    new = copy.deepcopy(model)
-    weight, bias = plan.weight, plan.bias
-    if plan.batchnorm is not None:
+    return chain
+
+
+def rebuild(trace: ModelTrace, plan: LayerPlan) -> None:
+    """Apply ``plan`` in place to the model of an owned trace (a working copy)."""
+    if not trace.owned:
+        raise ValueError("rebuild changes its model in place: use a working copy")
+    check_plan(trace, plan)
+    _swap(trace, plan, release=True)
+
+
+def _swap(
+    trace: ModelTrace, plan: LayerPlan, release: bool = False
+) -> dict[str, nn.Module]:
+    """Put the plan's rebuilt layers in the traced model; return those replaced.
+
+    ``release`` frees the replaced layers' weights as it goes (they are then
+    unusable: for a rebuild for good, not a temporary swap).
+    """
+    layer, consumer = trace.modules[plan.layer], trace.modules[plan.consumer]
+    weight, bias, old = plan.weight, plan.bias, {}
+    if plan.batchnorm is not None:  # before the layer's own bias is released
         weight, bias, bn = unfold_batchnorm(
-            modules[plan.batchnorm], weight, bias, plan.assignment, layer.bias
+            trace.modules[plan.batchnorm], weight, bias, plan.assignment, layer.bias
         )
-        _set_module(new, plan.batchnorm, bn)
-    _set_module(new, plan.layer, _rebuilt(layer, weight, bias))
-    _set_module(
-        new, plan.consumer, _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias)
-    )
-    return new
+        old[plan.batchnorm] = trace.replace(plan.batchnorm, bn)
+    shared = _shared_parameters(trace.model) if release else set()
+    free = release and not shared & {id(p) for p in layer.parameters()}
+    old[plan.layer] = trace.replace(plan.layer, _rebuilt(layer, weight, bias, free))
+    free = release and not shared & {id(p) for p in consumer.parameters()}
+    rebuilt = _rebuilt(consumer, plan.consumer_weight, plan.consumer_bias, free)
+    old[plan.consumer] = trace.replace(plan.consumer, rebuilt)
+    return old
+
+
+def _shared_parameters(model: nn.Module) -> set[int]:
+    """Ids of parameters that several modules hold (tied weights: never freed)."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    for _, p in model.named_parameters(remove_duplicate=False):
+        (shared if id(p) in seen else seen).add(id(p))
+    return shared
+
+
+@contextmanager
+def applied(
+    trace: ModelTrace, plan: LayerPlan, in_place: bool = True
+) -> Iterator[nn.Module]:
+    """The traced model with ``plan`` applied, for the block (then as it was).
+
+    An owned trace swaps the rebuilt layers in and back out (no copy of the
+    model) unless ``in_place`` is False; any other gets a copy from
+    :func:`apply_plan`.
+    """
+    if not (trace.owned and in_place):
+        yield _applied_copy(trace, plan)
+        return
+    check_plan(trace, plan)
+    old = _swap(trace, plan)
+    try:
+        yield trace.model
+    finally:
+        for name, module in old.items():
+            trace.replace(name, module)
 
 
 def unfold_batchnorm(

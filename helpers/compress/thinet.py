@@ -22,22 +22,13 @@ bias (the same refit every method offers), for a like-for-like comparison.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from torch import nn
 
-from helpers._arrays import check_positive_int, check_seed
+from helpers._arrays import check_positive_int
 from helpers.compress.layers import adapter_for
-from helpers.compress.refit import (
-    MAX_SAMPLES,
-    check_refit_options,
-    consumer_rows,
-    maybe_refit,
-    ridge_toward,
-    warn_underdetermined,
-)
-from helpers.compress.surgery import LayerPlan, n_keep, neuron_view, selection_plan
+from helpers.compress.planning import LayerTask, layer_method
+from helpers.compress.refit import consumer_rows, ridge_toward, warn_underdetermined
+from helpers.compress.surgery import LayerPlan, selection_plan
 
 
 def contributions(
@@ -81,51 +72,40 @@ def greedy_removal(X: np.ndarray, n_remove: int) -> np.ndarray:
 
 
 def scaling(X: np.ndarray, kept: np.ndarray, layer: str) -> np.ndarray:
-    """ThiNet's least-squares scales of the kept contributions, ridge toward 1.
+    """ThiNet's least-squares scales of the kept contributions.
 
-    Regularising toward the unscaled solution keeps every scale the sampled
-    rows cannot determine at 1, so keeping every neuron changes nothing.
+    Where the sampled rows determine every scale this is the published least
+    squares; where they do not (fewer rows than kept neurons, or dependent
+    rows), it is regularised toward the unscaled solution, so that scales the
+    samples cannot determine stay at 1 and keeping every neuron changes nothing.
     """
     warn_underdetermined(len(X), len(kept), f"ThiNet scaling of {layer!r}")
-    y = X.sum(axis=1)[:, None]
-    return ridge_toward(X[:, kept], y, np.ones((len(kept), 1)))[:, 0]
+    y = X.sum(axis=1)
+    w, _, rank, _ = np.linalg.lstsq(X[:, kept], y, rcond=None)
+    if rank == len(kept):
+        return w
+    return ridge_toward(X[:, kept], y[:, None], np.ones((len(kept), 1)))[:, 0]
 
 
-def thinet(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    data: Any = None,
-    seed: int = 0,
-    pairs: int = 20000,
-    locations: int = 10,
-    refit: bool | str = False,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("thinet")
+def thinet(task: LayerTask, *, pairs: int = 20000, locations: int = 10) -> LayerPlan:
     """Plan ThiNet pruning of ``layer`` from sample inputs ``data``."""
-    check_refit_options("thinet", refit_options)
-    pairs, seed = check_positive_int("pairs", pairs), check_seed(seed)
-    view = neuron_view(model, layer)
-    k = n_keep(view.n, keep)
+    check_positive_int("pairs", pairs)
+    view, seed = task.view, task.seed
+    consumer_name = view.chain.consumer
     Z, _ = consumer_rows(
-        model, view.chain.consumer, data, None, max_samples, locations, seed
+        task.model, consumer_name, task.data, None, task.max_samples, locations, seed
     )
-    consumer = model.get_submodule(view.chain.consumer)
+    consumer = task.module(consumer_name)
     Wc = consumer.weight.detach().double().reshape(consumer.weight.shape[0], -1).numpy()
     if adapter_for(consumer).spatial:  # conv consumer: (image, filter, location) rows
         X = window_contributions(Z, Wc, view.chain.group, seed)
     else:
         X = contributions(Z, Wc, view.chain.group, pairs, seed)
-    removed = greedy_removal(X, view.n - k)
+    removed = greedy_removal(X, view.n - task.k)
     kept = np.setdiff1d(np.arange(view.n), removed)
-    w = scaling(X, kept, layer)
-    info = {"requested": k, "pairs": len(X), "scaling": w.copy()}
-    plan = selection_plan(
+    w = scaling(X, kept, task.layer)
+    info = {"requested": task.k, "pairs": len(X), "scaling": w.copy()}
+    return selection_plan(
         view, kept, "thinet", column_scale=w, info=info, data_driven=True
-    )
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
     )

@@ -47,14 +47,11 @@ Neurons with ``a_j = 0`` or ``c_j = 0`` contribute nothing and are dropped.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from torch import nn
 
 from helpers.clustering import N_INIT, cluster_sums, kmeans, weighted_means
-from helpers.compress.refit import MAX_SAMPLES, check_refit_options, maybe_refit
-from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
+from helpers.compress.planning import LayerTask, layer_method
+from helpers.compress.surgery import LayerPlan, make_plan
 
 GAUGES = ("unit", "raw", "generator")
 
@@ -106,40 +103,23 @@ def merge_weighted(
     return new_a * back[:, None], new_c / back[:, None], assignment, scales
 
 
-def tropnnc(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    gauge: str = "unit",
-    n_init: int = N_INIT,
-    refit: bool | str = False,
-    data: Any = None,
-    seed: int = 0,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("tropnnc")
+def tropnnc(task: LayerTask, *, gauge: str = "unit", n_init: int = N_INIT) -> LayerPlan:
     """Plan merging ``layer``'s neurons down to ``keep`` of them with TropNNC.
 
     Data-free unless ``refit=True``, which refits the consumer by least squares
     on ``data`` (see :func:`helpers.compress.refit.refit_plan`).
     """
-    check_refit_options("tropnnc", refit_options)
-    view = neuron_view(model, layer)
-    k = n_keep(view.n, keep)
+    view = task.view
     new_a, new_c, assignment, scales = merge_weighted(
-        view.A, view.C, k, gauge, seed, n_init
+        view.A, view.C, task.k, gauge, task.seed, n_init
     )
-    plan = make_plan(
+    return make_plan(
         view,
         new_a,
         new_c,
         assignment,
         "tropnnc",
         scales=scales,
-        info={"gauge": gauge, "requested": k},
-    )
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
+        info={"gauge": gauge, "requested": task.k},
     )

@@ -15,14 +15,11 @@ members and the sum of their ``c`` as outgoing column.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from torch import nn
 
 from helpers.clustering import N_INIT, cluster_sums, kmeans, weighted_means
-from helpers.compress.refit import MAX_SAMPLES, maybe_refit
-from helpers.compress.surgery import LayerPlan, make_plan, n_keep, neuron_view
+from helpers.compress.planning import LayerTask, layer_method
+from helpers.compress.surgery import LayerPlan, make_plan
 from helpers.zonotopes import zonotope_generators
 
 
@@ -39,21 +36,10 @@ def _split_budget(
     return min(k_pos, k - k_neg), k_neg
 
 
-def zonotope_kmeans(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    n_init: int = N_INIT,
-    refit: bool | str = False,
-    data: Any = None,
-    seed: int = 0,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("zonotope_kmeans")
+def zonotope_kmeans(task: LayerTask, *, n_init: int = N_INIT) -> LayerPlan:
     """Plan Zonotope K-means on ``layer``, whose consumer must have one output."""
-    view = neuron_view(model, layer)
+    view, k, seed = task.view, task.k, task.seed
     if view.C.shape[1] != 1:
         raise ValueError(
             "zonotope_kmeans needs a single-output consumer, but "
@@ -62,7 +48,6 @@ def zonotope_kmeans(
             "tropnnc for several outputs, or helpers.compress.select_outputs to study "
             "one output"
         )
-    k = n_keep(view.n, keep)
     c = view.C[:, 0]
     P, Q = zonotope_generators(view.A, c)  # generators |c_j| a_j, by sign of c_j
     groups = []
@@ -85,7 +70,7 @@ def zonotope_kmeans(
     if not rows_a:  # no generator at all: the layer is constant zero
         rows_a, rows_c = [np.zeros((1, view.A.shape[1]))], [np.zeros((1, 1))]
     scales = np.where(np.abs(c) > 0, np.abs(c), 1.0)
-    plan = make_plan(
+    return make_plan(
         view,
         np.vstack(rows_a),
         np.vstack(rows_c),
@@ -94,36 +79,18 @@ def zonotope_kmeans(
         scales=scales,
         info={"requested": k, "positive": k_pos, "negative": k_neg},
     )
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
-    )
 
 
-def neural_path_kmeans(
-    model: nn.Module,
-    layer: str,
-    keep: float,
-    *,
-    n_init: int = N_INIT,
-    refit: bool | str = False,
-    data: Any = None,
-    seed: int = 0,
-    reference: nn.Module | None = None,
-    max_samples: int = MAX_SAMPLES,
-    **refit_options: Any,
-) -> LayerPlan:
+@layer_method("neural_path_kmeans")
+def neural_path_kmeans(task: LayerTask, *, n_init: int = N_INIT) -> LayerPlan:
     """Plan Neural Path K-means: k-means on ``(a_j, c_j)``, columns summed."""
-    view = neuron_view(model, layer)
-    k = n_keep(view.n, keep)
-    labels = kmeans(np.hstack([view.A, view.C]), k, seed=seed, n_init=n_init)
-    plan = make_plan(
+    view = task.view
+    labels = kmeans(np.hstack([view.A, view.C]), task.k, seed=task.seed, n_init=n_init)
+    return make_plan(
         view,
         weighted_means(view.A, labels),
         cluster_sums(view.C, labels),
         labels,
         "neural_path_kmeans",
-        info={"requested": k},
-    )
-    return maybe_refit(
-        model, plan, refit, data, reference, max_samples, seed, **refit_options
+        info={"requested": task.k},
     )

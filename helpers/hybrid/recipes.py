@@ -1,6 +1,6 @@
 """The recipes of the shipped hybrid-head checkpoints (one per head and seed).
 
-Importing this module registers them with :func:`helpers.train.register`;
+Importing this module registers them with :func:`helpers.registry.register`;
 ``python -m helpers.train NAME`` retrains one.
 """
 
@@ -21,7 +21,8 @@ from helpers.hybrid.training import (
     load_data,
     train_net,
 )
-from helpers.train import Recipe, evaluate, register
+from helpers.registry import Recipe, register
+from helpers.train import evaluate
 
 
 def _checkpoint_trainer(head: str, config: HybridConfig, seed: int):
