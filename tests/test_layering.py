@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "helpers.compress.activations": 6,
     "helpers.compress.layers": 6,
     "helpers.compress.surgery": 7,
+    "helpers.compress.moments": 7,
     "helpers.compress.stats_correction": 8,
     "helpers.compress.bounds": 8,
     "helpers.compress.refit": 9,
