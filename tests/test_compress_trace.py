@@ -26,7 +26,12 @@ from helpers.models import vgg_cifar
 #: Layers of the width-0.25 CIFAR VGG covering conv -> conv (BatchNorm folded),
 #: conv -> flatten -> Linear and Linear -> Linear.
 VGG_LAYERS = ["features.conv1", "features.conv2", "features.conv13", "classifier.fc1"]
-OPTIONS = [{}, {"refit": True}, {"correct": "stats"}]
+OPTIONS = [
+    {},
+    {"refit": True},
+    {"correct": "stats"},
+    {"correct": "stats-propagated"},
+]
 
 
 @pytest.fixture
@@ -55,7 +60,9 @@ def cifar_images(n: int = 4) -> torch.Tensor:
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "refit", "stats"])
+@pytest.mark.parametrize(
+    "options", OPTIONS, ids=["plain", "refit", "stats", "stats-propagated"]
+)
 @pytest.mark.parametrize("method", sorted(m for m in METHODS if m != "zonotope_kmeans"))
 def test_one_trace_per_multi_layer_compress(traces, method, options):
     net, x = vgg(), cifar_images()

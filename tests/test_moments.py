@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from torch import nn
 
 import helpers.compress.moments as mo
+import helpers.compress.stats_correction as sc
+from helpers.compress import compress, compress_with_plans
 
 N = 1_000_000
 means = st.floats(-3.0, 3.0)
@@ -145,3 +149,117 @@ def test_window_correlation_is_recovered() -> None:
         assert mo.fit_window_correlation(m, s, 4, C, 8, bias, target) == pytest.approx(
             rho, abs=0.026
         )
+
+
+# --------------------------------------------------------------------------- #
+# The propagated correction, correct="stats-propagated", wired into compress
+# --------------------------------------------------------------------------- #
+
+
+def pooled_net() -> nn.Sequential:
+    """Conv-BN-ReLU-MaxPool-Conv-BN-ReLU-Linear with BatchNorm statistics set."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 4),
+    )
+    with torch.no_grad():
+        for bn in (net[1], net[5]):
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.running_mean.normal_()
+            bn.bias.normal_()
+    return net.double().eval()
+
+
+def test_link_sees_the_max_pool_and_propagation_fills_moments() -> None:
+    """The correction models the pool, shrinks by its error, predicts below."""
+    net = pooled_net()
+    _, plans = compress_with_plans(
+        net, "tropnnc", 0.5, correct="stats-propagated", input_shape=(3, 8, 8)
+    )
+    first, second = plans
+    assert first.info["correct"] == "stats-propagated"
+    assert first.info["pool"] == "max" and 0 <= first.info["window_correlation"] <= 1
+    assert 0 < first.info["shrink"] <= 1
+    assert "repair_scale" in first.info  # repair="unit" is the default
+    assert "4" in first.info["moments"]
+    mean, std = first.info["moments"]["4"]
+    assert mean.shape == (8,) and np.all(std >= 0) and np.all(np.isfinite(mean))
+    assert second.info["pool"] is None
+    assert sc.pooling(net, ("3 (MaxPool2d)",)) == ("max", 4)
+    assert sc.pooling(net, ("2 (ReLU)",)) == (None, 1)
+
+
+def test_second_layer_reads_the_predicted_moments(monkeypatch) -> None:
+    """compress hands the first step's predicted statistics to the second."""
+    net = pooled_net()
+    seen: list = []
+    correct = sc.stats_correct
+
+    def spy(*args, **kwargs):
+        """stats_correct, noting the moments it is given."""
+        seen.append(args[5] if len(args) > 5 else kwargs.get("moments"))
+        return correct(*args, **kwargs)
+
+    monkeypatch.setattr(sc, "stats_correct", spy)
+    _, plans = compress_with_plans(net, "tropnnc", 0.5, correct="stats-propagated")
+    assert seen[0] is None
+    assert seen[1] is plans[0].info["moments"]
+
+
+def test_stats_stays_the_stored_statistics_correction() -> None:
+    """correct='stats' is unchanged by the new mode: no pool, no shrink, no moments."""
+    net = pooled_net()
+    _, plans = compress_with_plans(net, "tropnnc", 0.5, correct="stats")
+    for plan in plans:
+        assert plan.info["correct"] == "stats" and plan.method == "tropnnc+stats"
+        assert not {"pool", "shrink", "moments", "repair_scale"} & set(plan.info)
+
+
+@pytest.mark.parametrize("repair", [None, False, "unit", "consumer"])
+def test_repairs_keep_the_shapes_and_keep_all_is_exact(repair) -> None:
+    """With keep=1 nothing is merged: either repair leaves the network's function."""
+    net = pooled_net()
+    small, plans = compress_with_plans(
+        net,
+        "tropnnc",
+        1.0,
+        correct="stats-propagated",
+        repair=repair,
+        input_shape=(3, 8, 8),
+    )
+    x = torch.randn(4, 3, 8, 8, dtype=torch.float64)
+    assert torch.allclose(small(x), net(x), atol=1e-8)
+    assert len(plans) == 2
+
+
+def test_keep_all_is_exact_in_float32_with_batchnorm_given_back() -> None:
+    """keep = 1 with the propagated correction computes the same function (1e-5)."""
+    net = pooled_net().float()
+    small = compress(net, "tropnnc", 1.0, correct="stats-propagated")
+    assert isinstance(small[1], nn.BatchNorm2d) and isinstance(small[5], nn.BatchNorm2d)
+    x = torch.randn(16, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(small(x), net(x), atol=1e-5)
+
+
+def test_bad_propagation_options_are_clear_errors() -> None:
+    """Unknown correction or repair, and repair without the propagated mode."""
+    net = pooled_net()
+    with pytest.raises(ValueError, match="repair must be one of"):
+        compress(net, "tropnnc", 0.5, correct="stats-propagated", repair="both")
+    with pytest.raises(ValueError, match="'stats-propagated'"):
+        compress(net, "tropnnc", 0.5, correct="stats-stored")
+    with pytest.raises(ValueError, match="only apply with correct='stats-propagated'"):
+        compress(net, "tropnnc", 0.5, correct="stats", repair="unit")
+    with pytest.raises(ValueError, match="only apply with correct='stats-propagated'"):
+        compress(net, "tropnnc", 0.5, repair="unit")
+    with pytest.raises(ValueError, match="moments="):
+        compress(net, "tropnnc", 0.5, correct="stats-propagated", moments={"x": 1})

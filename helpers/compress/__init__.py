@@ -25,7 +25,11 @@ weights and bias on sample activations, or ``refit="bias"``, which only moves
 the consumer's bias by the mean output error (the mean shift). The data-free
 option ``correct="stats"`` instead predicts that mean shift from BatchNorm's
 running statistics (or per-unit ``stats=`` recorded with a checkpoint) and
-moves the consumer's bias by it, never reading a sample (chapter 10).
+moves the consumer's bias by it, never reading a sample (chapter 10);
+``correct="stats-propagated"`` also models max-pooling, predicts each layer's
+statistics through the layers compressed before it, shrinks the move by the
+model's own error and repairs merged units' spread (``repair=False`` turns
+that off).
 
 For comparison with the library practitioners use, :func:`torch_pruning_compress`
 prunes the same layers to the same channel counts with Torch-Pruning's criteria
@@ -58,7 +62,11 @@ from helpers.compress.refit import (
     refit_plan,
 )
 from helpers.compress.stats_correction import (
+    CORRECTIONS,
+    check_correct,
     check_input_shape,
+    check_moments,
+    check_repair,
     check_stats,
     load_unit_stats,
     predict_shift,
@@ -139,6 +147,9 @@ _OPTION_CHECKS: dict[str, Callable[[nn.Module, Any], Any]] = {
     "refit": lambda _, v: check_refit(v),
     "stats": lambda model, v: v is None or check_stats(model, v),
     "input_shape": lambda model, v: v is None or check_input_shape(model, v),
+    "correct": lambda _, v: check_correct(v),
+    "repair": lambda _, v: check_repair(v),
+    "moments": check_moments,
 }
 
 
@@ -251,6 +262,8 @@ def _compress(
     work = trace.working_copy()
     for name in names:
         plan = plan_on(fn, work, name, keep, seed=seed, **extra, **options)
+        if "moments" in plan.info:  # statistics predicted for the layers below
+            options = {**options, "moments": plan.info["moments"]}
         rebuild(work, plan)
         if keep_plan is not None:
             keep_plan(plan)
@@ -297,6 +310,7 @@ def compress(
 __all__ = [
     "ADAPTERS",
     "BatchNormModeError",
+    "CORRECTIONS",
     "Chain",
     "DATA_DRIVEN",
     "GAUGES",

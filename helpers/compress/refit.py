@@ -242,7 +242,8 @@ def maybe_refit(
     """Apply a method's ``refit`` option: False, True (least squares) or "bias".
 
     Or its data-free ``correct="stats"`` option (with ``stats=``,
-    ``input_shape=``): see :mod:`helpers.compress.stats_correction`.
+    ``input_shape=``) or ``correct="stats-propagated"`` (also ``repair=``):
+    see :mod:`helpers.compress.stats_correction`.
     """
     check_refit_options(plan.method, options)
     correction = {o: options.pop(o) for o in CORRECT_OPTIONS if o in options}
@@ -252,6 +253,11 @@ def maybe_refit(
         )
     if check_refit(refit) is False:
         return maybe_correct(model, plan, **correction, view=view)
+    if correction.get("repair") or correction.get("moments") is not None:
+        raise ValueError(
+            "repair= and moments= only apply with correct='stats-propagated', "
+            "not with refit="
+        )
     return refit_plan(
         model,
         plan,
