@@ -263,3 +263,6 @@ def test_bad_propagation_options_are_clear_errors() -> None:
         compress(net, "tropnnc", 0.5, repair="unit")
     with pytest.raises(ValueError, match="moments="):
         compress(net, "tropnnc", 0.5, correct="stats-propagated", moments={"x": 1})
+    x = torch.randn(8, 3, 8, 8, dtype=torch.float64)
+    with pytest.raises(ValueError, match="not with refit="):
+        compress(net, "tropnnc", 0.5, refit="bias", repair="unit", data=x)

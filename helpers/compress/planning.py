@@ -12,7 +12,7 @@ data=None, seed=0, reference=None, max_samples=2048, **refit_options)``, which
 3. builds the layer's neuron view (:func:`~helpers.compress.surgery.layer_view`:
    its float64 arrays are made only when the core reads them) and ``k``;
 4. calls the core;
-5. applies ``refit=`` or ``correct="stats"``
+5. applies ``refit=``, ``correct="stats"`` or ``correct="stats-propagated"``
    (:func:`helpers.compress.refit.maybe_refit`) to the core's plan.
 """
 
