@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from test_compress_conv import randomize_batchnorm
 from torch import nn
 
 from helpers.compress import compress, hidden_layers, n_keep, torch_pruning_compress
@@ -41,17 +42,7 @@ def one_thread():
 def net() -> nn.Module:
     """A width-0.25 CIFAR VGG-16 with random BatchNorm statistics, in eval mode."""
     torch.manual_seed(0)
-    model = vgg_cifar(0.25)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=gen) * 0.3)
-                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
-                m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-    return model.eval()
+    return randomize_batchnorm(vgg_cifar(0.25), seed=0)
 
 
 @pytest.fixture(scope="module")
